@@ -1,0 +1,219 @@
+"""The `dualtrack` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from dualtrack.errors import DualtrackError
+from dualtrack.settings import Settings
+
+app = typer.Typer(
+    help="dualtrack: track dual-teacher certificates, degree upgrades and skill-master studios.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+infra_app = typer.Typer(help="Start, stop and check the local Kafka broker and ClickHouse server.",
+                        no_args_is_help=True)  # fmt: skip
+db_app = typer.Typer(help="The store's tables.", no_args_is_help=True)
+schema_app = typer.Typer(help="The event contract.", no_args_is_help=True)
+dashboards_app = typer.Typer(help="Grafana dashboards and alert rules as code.", no_args_is_help=True)
+app.add_typer(infra_app, name="infra")
+app.add_typer(db_app, name="db")
+app.add_typer(schema_app, name="schema")
+app.add_typer(dashboards_app, name="dashboards")
+
+out = Console()
+err = Console(stderr=True)
+
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option("--store", help="An embedded chDB store folder (default: the store the settings name)."),
+]
+
+
+class ReportFormat(StrEnum):
+    json = "json"
+    table = "table"
+    html = "html"
+
+
+class CountsFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def _parse_time(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not an ISO 8601 time such as 2025-12-31T23:59:59+08:00"
+        ) from None
+    if t.tzinfo is None:
+        raise typer.BadParameter(f"{value!r} has no offset; write e.g. 2025-12-31T23:59:59+08:00")
+    return t
+
+
+def _rules(settings: Settings):  # type: ignore[no-untyped-def]
+    from rules.limits import load_rules
+
+    return load_rules(settings.rules_file)
+
+
+# --- replay and report ---------------------------------------------------------------------------------
+
+
+@app.command()
+def replay(
+    files: Annotated[list[Path], typer.Argument(help="JSON-lines event files.", exists=True, dir_okay=False)],
+    store: StoreOpt = None,
+    fmt: Annotated[CountsFormat, typer.Option("--format", help="text or json.")] = CountsFormat.text,
+) -> None:
+    """Apply event files to the store without a broker, through the same rules as the stream."""
+    from dualtrack.replay import replay as run
+    from sinks import open_store
+
+    settings = Settings()
+    with open_store(settings, path=store) as st:
+        counts = run(st, files, _rules(settings))
+    if fmt is CountsFormat.json:
+        print(json.dumps(counts.as_dict()))
+    else:
+        out.print(
+            f"applied {counts.applied}, duplicates {counts.duplicates}, dead-lettered {counts.dead_lettered}"
+        )
+
+
+@app.command()
+def report(
+    store: StoreOpt = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="ISO 8601 time with offset (default: now).")
+    ] = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="json, table or html.")] = ReportFormat.table,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
+) -> None:
+    """The staffing report at a time T, computed from the event log (DOMAIN.md section 7)."""
+    from dualtrack.reporting import report_from_store, to_html, to_json, to_table
+    from sinks import open_store
+
+    settings = Settings()
+    t = _parse_time(as_of)
+    rules = _rules(settings)
+    with open_store(settings, path=store) as st:
+        data = report_from_store(st, rules, t)
+    if fmt is ReportFormat.table:
+        console = Console(file=open(output, "w", encoding="utf-8"), width=160) if output else out  # noqa: SIM115
+        console.print(to_table(data))
+        return
+    text = to_json(data) if fmt is ReportFormat.json else to_html(data, rules)
+    if output:
+        output.write_text(text + "\n", encoding="utf-8")
+        err.print(f"report written to {output}")
+    else:
+        sys.stdout.write(text + "\n")
+
+
+# --- db --------------------------------------------------------------------------------------------------
+
+
+@db_app.command("migrate")
+def db_migrate(store: StoreOpt = None) -> None:
+    """Apply the store's migrations (safe to run twice)."""
+    from sinks import open_store
+
+    with open_store(Settings(), path=store) as st:
+        applied = st.migrate()
+        out.print(f"{st.kind} store {st.database}: applied {applied or 'nothing new'}; "
+                  f"now at {st.applied_migrations()}")  # fmt: skip
+
+
+# --- infra -----------------------------------------------------------------------------------------------
+
+
+@infra_app.command("up")
+def infra_up() -> None:
+    """Fetch or install, then start Kafka and ClickHouse (starting twice is harmless)."""
+    from infra import all_services
+
+    started = []
+    try:
+        for svc in all_services(Settings()):
+            out.print(svc.up())
+            started.append(svc)
+    except DualtrackError:
+        for svc in started:  # leave nothing half-started
+            if svc.pid() is not None:
+                out.print(svc.down())
+        raise
+
+
+@infra_app.command("down")
+def infra_down() -> None:
+    """Stop the services that `infra up` started (by pid file), and nothing else."""
+    from infra import all_services
+
+    for svc in reversed(all_services(Settings())):
+        out.print(svc.down())
+
+
+@infra_app.command("status")
+def infra_status() -> None:
+    """Show whether Kafka and ClickHouse are up; exit code 1 when one is not."""
+    from infra import all_services
+
+    ok = True
+    for svc in all_services(Settings()):
+        s = svc.status()
+        ok &= s.running
+        mark = "[green]up[/]" if s.running else "[red]down[/]"
+        pid = f" pid {s.pid}" if s.pid else ""
+        out.print(f"{s.name:<11} {mark}  {s.address}{pid}  ({s.detail})")
+    if not ok:
+        raise typer.Exit(1)
+
+
+@infra_app.command("fetch")
+def infra_fetch() -> None:
+    """Download Kafka's jars and install ClickHouse, without starting anything."""
+    from infra.clickhouse import install
+    from infra.kafka import fetch
+
+    out.print(fetch())
+    out.print(install())
+
+
+# --- schema ----------------------------------------------------------------------------------------------
+
+
+@schema_app.command("export")
+def schema_export(
+    directory: Annotated[Path, typer.Argument(help="Folder to write the JSON Schemas to.")],
+) -> None:
+    """Write one JSON Schema file per event type, plus the envelope."""
+    from schemas.jsonschema import export
+
+    files = export(directory)
+    out.print(f"wrote {len(files)} JSON Schema files to {directory}")
+
+
+def main() -> None:
+    try:
+        app()
+    except DualtrackError as e:
+        err.print(f"[red]error:[/] {e}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,276 @@
+"""The event log in the store: keeping events exactly once, reading them back, and materialising the
+live tables (teacher, school, studio state, snapshots, alert transitions) from the same rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from rules.alerts import Alert, Transition
+from rules.engine import Engine, ordered
+from rules.indicators import staffing, studio_reasons
+from rules.limits import Rules
+from rules.report import rounded
+from rules.state import Studio
+from schemas.validation import Accepted, Reason, Rejected, validate
+from sinks.base import Row, Store
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def micros(t: datetime) -> int:
+    """An aware datetime as integer microseconds since the epoch (exact, for ordering)."""
+    d = t - _EPOCH
+    return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+
+
+def content_hash(content: str) -> str:
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+def event_row(e: Accepted, arrived_at: datetime) -> Row:
+    return {
+        "event_id": e.event_id,
+        "event_type": e.event_type,
+        "school_id": e.school_id,
+        "occurred_at": e.occurred_at,
+        "occurred_at_us": micros(e.occurred_at),
+        "emitted_at_us": micros(e.emitted_at) if e.emitted_at else 0,
+        "arrived_at": arrived_at,
+        "content_hash": content_hash(e.content),
+        "body": e.content,
+    }
+
+
+def dead_letter_row(r: Rejected, origin: str, arrived_at: datetime) -> Row:
+    digest = hashlib.sha256(r.reason.value.encode() + b"\0" + r.raw).hexdigest()
+    return {
+        "dead_letter_id": digest,
+        "reason": r.reason.value,
+        "message": r.message,
+        "school_id": r.school_id,
+        "event_id": r.event_id,
+        "event_type": r.event_type,
+        "raw": r.raw.decode("utf-8", errors="replace"),
+        "arrived_at": arrived_at,
+        "origin": origin,
+    }
+
+
+class Deduplicator:
+    """DOMAIN.md's duplicate rule: the first copy of an event_id is kept; an identical later copy is a
+    duplicate; a later copy with other content is dead-lettered as a conflicting duplicate."""
+
+    def __init__(self, kept: dict[str, str] | None = None) -> None:
+        self.kept: dict[str, str] = dict(kept or {})  # event_id -> content hash
+
+    def check(self, e: Accepted) -> Literal["new", "duplicate"] | Rejected:
+        digest = content_hash(e.content)
+        first = self.kept.get(e.event_id)
+        if first is None:
+            self.kept[e.event_id] = digest
+            return "new"
+        if first == digest:
+            return "duplicate"
+        return Rejected(
+            Reason.conflicting_duplicate,
+            f"event_id {e.event_id} was already kept with other content; send a new event_id for a new event",
+            e.raw,
+            school_id=e.school_id,
+            event_id=e.event_id,
+            event_type=e.event_type,
+        )
+
+
+def kept_hashes(store: Store) -> dict[str, str]:
+    rows = store.query(
+        f"SELECT event_id, any(content_hash) AS h FROM {store.table('events')} GROUP BY event_id"
+    )
+    return {r["event_id"]: r["h"] for r in rows}
+
+
+def load_events(store: Store, until: datetime | None = None) -> list[Accepted]:
+    """The kept events (at or before `until`), in rule order."""
+    where = f"WHERE occurred_at_us <= {micros(until)}" if until is not None else ""
+    rows = store.query(
+        f"SELECT event_id, any(body) AS body FROM {store.table('events')} {where} GROUP BY event_id"
+    )
+    out = []
+    for r in rows:
+        e = validate(r["body"])
+        if isinstance(e, Accepted):
+            out.append(e)
+    return ordered(out)
+
+
+@dataclass
+class IntakeResult:
+    new: list[Accepted] = field(default_factory=list)
+    duplicates: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def intake(lines: Iterable[bytes], dedup: Deduplicator) -> IntakeResult:
+    """Validate and deduplicate raw events (one per line; blank lines are skipped)."""
+    out = IntakeResult()
+    for raw in lines:
+        raw = raw.rstrip(b"\r\n")
+        if not raw.strip():
+            continue
+        result = validate(raw)
+        if isinstance(result, Rejected):
+            out.rejected.append(result)
+            continue
+        verdict = dedup.check(result)
+        if verdict == "new":
+            out.new.append(result)
+        elif verdict == "duplicate":
+            out.duplicates += 1
+        else:
+            out.rejected.append(verdict)  # type: ignore[arg-type]
+    return out
+
+
+# --- materialising the live tables -------------------------------------------------------------------
+
+
+def _f(value: Any) -> float | None:
+    return rounded(value, 6) if value is not None else None
+
+
+def _transition_row(t: Transition, version: int) -> Row:
+    a: Alert = t.alert
+    return {
+        "rule": a.rule,
+        "school_id": a.school_id,
+        "subject": a.subject,
+        "transition": t.kind,
+        "at": t.at,
+        "at_us": micros(t.at),
+        "severity": a.severity,
+        "value": _f(a.value),
+        "threshold": _f(a.threshold),
+        "since": a.since,
+        "reasons": list(a.reasons),
+        "caused_by": list(a.caused_by),
+        "rule_version": t.rule_version,
+        "retracted": 0,
+        "version": version,
+    }
+
+
+def materialize(store: Store, events: list[Accepted], rules: Rules, now: datetime | None = None) -> Engine:
+    """Fold the whole log and write every live table (idempotent: same keys, newer version)."""
+    now = now or datetime.now(UTC)
+    version = time.time_ns()
+    engine = Engine(rules)
+    snapshots: list[Row] = []
+    transitions: list[Transition] = []
+    for e in events:
+        transitions += engine.apply(e)
+        for sid in sorted(engine.last_affected):
+            school = engine.province.schools[sid]
+            ind = staffing(engine.province, rules, school)
+            limit = rules.limits["student_teacher_ratio"].for_level(school.level)
+            snapshots.append({
+                "school_id": sid, "at": e.occurred_at, "at_us": micros(e.occurred_at), "event_id": e.event_id,
+                "name": school.name, "level": school.level.value if school.level else "", "city": school.city,
+                "circle": school.circle, "communities": list(school.communities),
+                "registered": int(school.registered), "students": _f(ind.students),
+                "full_time_teachers": ind.full_time_teachers, "part_time_teachers": ind.part_time_teachers,
+                "fte_teachers": _f(ind.fte_teachers), "student_teacher_ratio": _f(ind.student_teacher_ratio),
+                "ratio_limit": _f(limit), "professional_teachers": ind.professional_teachers,
+                "postgraduate_share": _f(ind.postgraduate_share), "doctor_share": _f(ind.doctor_share),
+                "senior_title_share": _f(ind.senior_title_share), "part_time_share": _f(ind.part_time_share),
+                "version": version,
+            })  # fmt: skip
+    if events:
+        transitions += engine.tick(max(now, events[-1].occurred_at))
+    store.insert("school_snapshots", snapshots)
+    _write_transitions(store, [_transition_row(t, version) for t in transitions], version)
+    write_current(store, engine, now, version)
+    return engine
+
+
+def _write_transitions(store: Store, rows: list[Row], version: int) -> None:
+    """Write the transitions of a full recompute and retract those stored that no longer hold."""
+    key = ("rule", "school_id", "subject", "at_us", "transition")
+    fresh = {tuple(r[k] for k in key) for r in rows}
+    stored = store.query(
+        f"SELECT rule, school_id, subject, at_us, transition, argMax(retracted, version) AS retracted "
+        f"FROM {store.table('alert_transitions')} GROUP BY rule, school_id, subject, at_us, transition"
+    )
+    retract = []
+    for r in stored:
+        k = (r["rule"], r["school_id"], r["subject"], int(r["at_us"]), r["transition"])
+        if k not in fresh and not int(r["retracted"]):
+            retract.append(k)
+    if retract:
+        full = store.query(f"SELECT * FROM {store.table('alert_transitions')} FINAL")
+        gone = set(retract)
+        for r in full:
+            if (r["rule"], r["school_id"], r["subject"], int(r["at_us"]), r["transition"]) in gone:
+                rows.append({**r, "at_us": int(r["at_us"]), "retracted": 1, "version": version})
+    store.insert("alert_transitions", rows)
+
+
+def write_current(store: Store, engine: Engine, now: datetime, version: int) -> None:
+    """The current-state tables: school_status, teacher_state and studio_state at `now`."""
+    p, rules = engine.province, engine.rules
+    rows = []
+    for s in engine.schools(now):
+        i = s.indicators
+        school = p.schools[i.school_id]
+        limit = rules.limits["student_teacher_ratio"].for_level(school.level)
+        rows.append({
+            "school_id": i.school_id, "as_of": now, "name": school.name,
+            "level": i.level.value if i.level else "", "city": i.city, "circle": school.circle,
+            "communities": list(school.communities), "students": _f(i.students),
+            "full_time_teachers": i.full_time_teachers, "part_time_teachers": i.part_time_teachers,
+            "fte_teachers": _f(i.fte_teachers), "student_teacher_ratio": _f(i.student_teacher_ratio),
+            "ratio_limit": _f(limit), "professional_teachers": i.professional_teachers,
+            "dual_teachers": i.dual_teachers or 0, "dual_share": _f(i.dual_share),
+            "postgraduate_share": _f(i.postgraduate_share), "doctor_share": _f(i.doctor_share),
+            "senior_title_share": _f(i.senior_title_share), "part_time_share": _f(i.part_time_share),
+            "active_studios": i.active_studios, "compliant_studios": i.compliant_studios,
+            "violations": list(s.violations), "status": s.status,
+            "last_event_at": school.last_event_at or now, "version": version,
+        })  # fmt: skip
+    store.insert("school_status", rows)
+    store.insert(
+        "teacher_state",
+        (
+            {
+                "teacher_id": t.teacher_id,
+                "school_id": t.school_id or "",
+                "employment": t.employment.value,
+                "course_type": t.course_type.value,
+                "title": t.title.value,
+                "degree": t.degree.value,
+                "certificates": sum(
+                    1 for c in p.certificates_of.get(t.teacher_id, ()) if p.certificates[c].revoked_at is None
+                ),
+                "updated_at": now,
+                "version": version,
+            }
+            for t in p.teachers.values()
+        ),
+    )
+    store.insert("studio_state", (_studio_row(engine, st, now, version) for st in p.studios.values()))
+
+
+def _studio_row(engine: Engine, st: Studio, now: datetime, version: int) -> Row:
+    reasons = studio_reasons(engine.province, engine.rules, st, now) if st.active else ()
+    return {
+        "studio_id": st.studio_id, "school_id": st.school_id, "name": st.name, "level": st.level,
+        "trade": st.trade or "", "community": st.community or "", "lead_teacher_id": st.lead_teacher_id,
+        "established_at": st.established_at, "active": int(st.active), "members": len(st.members),
+        "compliant": int(st.active and not reasons), "reasons": list(reasons),
+        "last_activity_at": st.last_activity_at,
+        "last_evaluation": st.last_evaluation.value if st.last_evaluation else "", "version": version,
+    }  # fmt: skip

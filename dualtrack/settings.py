@@ -1,0 +1,67 @@
+"""One settings class for every command and service, read from `DUALTRACK_*` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_RULES = ROOT / "rules" / "limits.yaml"
+
+
+class Settings(BaseSettings):
+    """Every setting dualtrack reads; `docs/settings.md` documents each one (a test keeps them in step)."""
+
+    model_config = SettingsConfigDict(env_prefix="DUALTRACK_", extra="ignore")
+
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port."
+    )
+    topic_prefix: str = Field(
+        "dualtrack",
+        description="Prefix of every topic and of the Faust app id, so that deployments and test runs "
+        "can share one broker.",
+    )
+    clickhouse_url: str | None = Field(
+        None,
+        description="ClickHouse server, e.g. `clickhouse://user:pass@127.0.0.1:9000/dualtrack`. "
+        "When unset, the embedded chDB store at `store_path` is used.",
+    )
+    store_path: Path = Field(
+        ROOT / "var" / "store", description="Folder of the embedded chDB store (one process at a time)."
+    )
+    rules_file: Path = Field(DEFAULT_RULES, description="The limits and rules file (YAML).")
+    var_dir: Path = Field(ROOT / "var", description="Where local services keep data, logs and pid files.")
+    kafka_port: int = Field(9092, description="Port of the local Kafka broker (`dualtrack infra`).")
+    kafka_controller_port: int = Field(9093, description="KRaft controller port of the local broker.")
+    clickhouse_port: int = Field(9000, description="Native port of the local ClickHouse server.")
+    clickhouse_http_port: int = Field(8123, description="HTTP port of the local ClickHouse server.")
+    producer_secret: SecretStr | None = Field(
+        None,
+        description="The provincial HMAC secret from which producers derive `teacher_id` "
+        "from a national ID number (never logged).",
+    )
+    feed_stale_days: int = Field(
+        90, description="Days without any event from a school before `feed_stale` fires."
+    )
+    sink_batch_size: int = Field(500, description="Rows per ClickHouse insert batch.")
+    sink_flush_seconds: float = Field(1.0, description="Longest time a row waits in a sink batch.")
+    sink_retry_seconds: float = Field(
+        600.0,
+        description="How long a write keeps retrying (with backoff) while the ClickHouse server is away "
+        "before the command fails; the stream pauses meanwhile and loses nothing.",
+    )
+    alert_webhook_url: str | None = Field(
+        None, description="Where the notifier POSTs alert transitions (JSON); unset: no notifier."
+    )
+
+    def topic(self, name: str) -> str:
+        """The full topic name for one of the app's topics."""
+        return f"{self.topic_prefix}.{name}"
+
+
+def get_settings() -> Settings:
+    """Settings from the environment (a new object each time, so tests can change the environment)."""
+    return Settings()

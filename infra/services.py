@@ -1,0 +1,189 @@
+"""Local services managed by pid file: only what `up` started is ever stopped by `down`."""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from dualtrack.errors import InfraError
+from dualtrack.settings import Settings
+
+HERE = Path(__file__).resolve().parent
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child is not alive
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except OSError:
+        return True
+
+
+def fill(template: Path, target: Path, values: dict[str, str]) -> None:
+    text = template.read_text(encoding="utf-8")
+    for k, v in values.items():
+        text = text.replace("${" + k + "}", v)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+
+
+@dataclass
+class Status:
+    name: str
+    running: bool
+    pid: int | None
+    address: str
+    detail: str = ""
+
+
+class Service(abc.ABC):
+    name: str
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.var = Path(settings.var_dir).resolve() / self.name
+        self.pid_file = self.var / f"{self.name}.pid"
+
+    # --- per service ---------------------------------------------------------------------------------
+
+    @property
+    @abc.abstractmethod
+    def ports(self) -> list[int]: ...
+
+    @abc.abstractmethod
+    def prepare(self) -> None:
+        """Fetch or install what the service needs (idempotent, cached)."""
+
+    @abc.abstractmethod
+    def command(self) -> list[str]: ...
+
+    @abc.abstractmethod
+    def ready(self) -> bool:
+        """Whether the service answers (not only listens)."""
+
+    startup_seconds = 90.0
+
+    # --- shared ----------------------------------------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.ports[0]}"
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if pid_alive(pid) else None
+
+    def status(self) -> Status:
+        pid = self.pid()
+        if pid is not None:
+            return Status(self.name, self.ready(), pid, self.address, "started by dualtrack")
+        if any(port_open(p) for p in self.ports):
+            return Status(self.name, self.ready(), None, self.address, "running, not started by dualtrack")
+        return Status(self.name, False, None, self.address, "stopped")
+
+    def up(self) -> str:
+        """Start the service unless it already runs; a clear InfraError when it cannot."""
+        if self.pid() is not None:
+            self._wait_ready()
+            return f"{self.name} already running (pid {self.pid()}) on {self.address}"
+        busy = [p for p in self.ports if port_open(p)]
+        if busy:
+            if self.ready():
+                return (
+                    f"{self.name} already answering on {self.address} (not started by dualtrack; reusing it)"
+                )
+            raise InfraError(
+                f"port {busy[0]} is taken by another program, so {self.name} cannot start: stop that "
+                f"program or set DUALTRACK_{self.name.upper()}_PORT to a free port"
+            )
+        self.prepare()
+        self.var.mkdir(parents=True, exist_ok=True)
+        log = open(self.var / f"{self.name}.out", "ab")  # noqa: SIM115 - handed to the child
+        proc = subprocess.Popen(
+            self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, cwd=self.var,
+        )  # fmt: skip
+        log.close()
+        self.pid_file.write_text(str(proc.pid))
+        try:
+            self._wait_ready(proc)
+        except InfraError:
+            self._kill(proc.pid)
+            self.pid_file.unlink(missing_ok=True)
+            raise
+        return f"{self.name} started (pid {proc.pid}) on {self.address}"
+
+    def _wait_ready(self, proc: subprocess.Popen[bytes] | None = None) -> None:
+        deadline = time.monotonic() + self.startup_seconds
+        while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                raise InfraError(
+                    f"{self.name} exited with code {proc.returncode} while starting; see "
+                    f"{self.var / (self.name + '.out')}: {self._tail()}"
+                )
+            if self.ready():
+                return
+            time.sleep(0.5)
+        raise InfraError(f"{self.name} did not answer within {self.startup_seconds:.0f}s; see {self.var}")
+
+    def _tail(self) -> str:
+        try:
+            lines = (self.var / f"{self.name}.out").read_text(errors="replace").strip().splitlines()
+            return " | ".join(lines[-3:])
+        except OSError:
+            return ""
+
+    def down(self) -> str:
+        pid = self.pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return f"{self.name} not started by dualtrack; nothing to stop"
+        self._kill(pid)
+        self.pid_file.unlink(missing_ok=True)
+        return f"{self.name} stopped (pid {pid})"
+
+    @staticmethod
+    def _kill(pid: int, grace: float = 30.0) -> None:
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and pid_alive(pid):
+            time.sleep(0.2)
+        if pid_alive(pid):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                return
+        with contextlib.suppress(ChildProcessError):  # reap it when it is our child
+            os.waitpid(pid, os.WNOHANG)
+
+
+def all_services(settings: Settings) -> list[Service]:
+    from infra.clickhouse import ClickHouse
+    from infra.kafka import Kafka
+
+    return [Kafka(settings), ClickHouse(settings)]

@@ -1,0 +1,121 @@
+"""The rules file: limits per school level with their sources, read as exact fractions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from dualtrack.errors import ConfigError
+from schemas.reference import SchoolLevel
+
+DEFAULT_RULES_FILE = Path(__file__).with_name("limits.yaml")
+
+#: The indicators that have limits, in the order DOMAIN.md lists them.
+INDICATORS = (
+    "student_teacher_ratio",
+    "full_time_teachers",
+    "dual_share",
+    "postgraduate_share",
+    "doctor_share",
+    "senior_title_share",
+    "part_time_share",
+)
+
+
+@dataclass(frozen=True)
+class Limit:
+    indicator: str
+    op: Literal["max", "min"]
+    by_level: dict[SchoolLevel, Fraction]
+    source: str
+
+    def for_level(self, level: SchoolLevel | None) -> Fraction | None:
+        return self.by_level.get(level) if level is not None else None
+
+    def missed(self, value: Fraction, limit: Fraction) -> bool:
+        return value > limit if self.op == "max" else value < limit
+
+
+@dataclass(frozen=True)
+class Rules:
+    version: str
+    limits: dict[str, Limit]
+    student_weights: dict[str, Fraction]
+    part_time_weight: Fraction
+    ratio_critical_factor: Fraction
+    certificate_expiring_days: int
+    studio_inactive_days: int
+    studio_min_members: int
+    feed_stale_days: int
+    studios_target: int
+    all_indicators_target_share: Fraction
+    source_file: str = field(default="", compare=False)
+
+
+def _exact(value: Any, where: str) -> Fraction:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(f"rules file: {where} must be a number, not {value!r}")
+    try:
+        return Fraction(str(value))
+    except ValueError:
+        raise ConfigError(f"rules file: {where} must be a number, not {value!r}") from None
+
+
+def parse_rules(doc: Any, source_file: str = "") -> Rules:
+    """Rules from a decoded YAML document; a clear ConfigError names any wrong entry."""
+    if not isinstance(doc, dict):
+        raise ConfigError("rules file: expected a mapping at the top level")
+    try:
+        limits: dict[str, Limit] = {}
+        for name in INDICATORS:
+            entry = doc["limits"][name]
+            op = entry["op"]
+            if op not in ("max", "min"):
+                raise ConfigError(f"rules file: limits.{name}.op must be max or min, not {op!r}")
+            unknown = set(entry) - {"op", "source"} - {lvl.value for lvl in SchoolLevel}
+            if unknown:
+                raise ConfigError(f"rules file: limits.{name} has unknown keys {sorted(unknown)}")
+            by_level = {
+                lvl: _exact(entry[lvl.value], f"limits.{name}.{lvl.value}")
+                for lvl in SchoolLevel
+                if entry.get(lvl.value) is not None
+            }
+            limits[name] = Limit(name, op, by_level, str(entry.get("source", "")))
+        weights = {
+            k: _exact(doc["student_weights"][k], f"student_weights.{k}")
+            for k in ("full_time", "night", "correspondence")
+        }
+        return Rules(
+            version=str(doc["version"]),
+            limits=limits,
+            student_weights=weights,
+            part_time_weight=_exact(doc["part_time_weight"], "part_time_weight"),
+            ratio_critical_factor=_exact(doc["ratio_critical_factor"], "ratio_critical_factor"),
+            certificate_expiring_days=int(doc["certificate_expiring_days"]),
+            studio_inactive_days=int(doc["studio_inactive_days"]),
+            studio_min_members=int(doc["studio_min_members"]),
+            feed_stale_days=int(doc["feed_stale_days"]),
+            studios_target=int(doc["studios_target"]),
+            all_indicators_target_share=_exact(
+                doc["all_indicators_target_share"], "all_indicators_target_share"
+            ),
+            source_file=source_file,
+        )
+    except KeyError as err:
+        raise ConfigError(f"rules file: missing entry {err.args[0]!r}") from None
+
+
+def load_rules(path: Path | str | None = None) -> Rules:
+    """Read a rules file (the default one, with DOMAIN.md's limits, when `path` is None)."""
+    file = Path(path) if path else DEFAULT_RULES_FILE
+    try:
+        doc = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(f"cannot read the rules file {file}: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"the rules file {file} is not valid YAML: {err}") from None
+    return parse_rules(doc, str(file))
