@@ -124,6 +124,44 @@ def report(
         sys.stdout.write(text + "\n")
 
 
+# --- the stream ---------------------------------------------------------------------------------------
+
+
+@app.command()
+def worker(
+    exit_when_idle: Annotated[
+        float | None,
+        typer.Option(
+            "--exit-when-idle",
+            metavar="SECONDS",
+            help="Exit once the input has been drained for this long and every result is written.",
+        ),
+    ] = None,
+    loglevel: Annotated[str, typer.Option(help="Faust log level.")] = "warning",
+) -> None:
+    """Run the stream processors (validation, duplicates, engine, dead letters, notifier)."""
+    from streams.worker import run_worker
+
+    run_worker(exit_when_idle, loglevel)
+
+
+@app.command()
+def produce(
+    files: Annotated[list[Path], typer.Argument(help="JSON-lines event files.", exists=True, dir_okay=False)],
+    raw: Annotated[bool, typer.Option("--raw", help="Send every line as it is, unvalidated.")] = False,
+) -> None:
+    """Publish JSON-lines event files to the intake topic (validated locally unless --raw)."""
+    from streams.producer import produce_files
+
+    summary = produce_files(Settings(), files, raw=raw, console=err)
+    out.print(
+        f"sent {summary.sent}, rejected locally {summary.rejected}"
+        + "".join(f"\n  line {n}: {reason}" for n, reason in summary.examples)
+    )
+    if summary.rejected:
+        raise typer.Exit(1)
+
+
 # --- db --------------------------------------------------------------------------------------------------
 
 

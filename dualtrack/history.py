@@ -164,56 +164,116 @@ def _transition_row(t: Transition, version: int) -> Row:
     }
 
 
-def materialize(store: Store, events: list[Accepted], rules: Rules, now: datetime | None = None) -> Engine:
-    """Fold the whole log and write every live table (idempotent: same keys, newer version)."""
-    now = now or datetime.now(UTC)
-    version = time.time_ns()
-    engine = Engine(rules)
-    snapshots: list[Row] = []
-    transitions: list[Transition] = []
-    for e in events:
-        transitions += engine.apply(e)
-        for sid in sorted(engine.last_affected):
-            school = engine.province.schools[sid]
-            ind = staffing(engine.province, rules, school)
-            limit = rules.limits["student_teacher_ratio"].for_level(school.level)
-            snapshots.append({
-                "school_id": sid, "at": e.occurred_at, "at_us": micros(e.occurred_at), "event_id": e.event_id,
-                "name": school.name, "level": school.level.value if school.level else "", "city": school.city,
-                "circle": school.circle, "communities": list(school.communities),
-                "registered": int(school.registered), "students": _f(ind.students),
-                "full_time_teachers": ind.full_time_teachers, "part_time_teachers": ind.part_time_teachers,
-                "fte_teachers": _f(ind.fte_teachers), "student_teacher_ratio": _f(ind.student_teacher_ratio),
-                "ratio_limit": _f(limit), "professional_teachers": ind.professional_teachers,
-                "postgraduate_share": _f(ind.postgraduate_share), "doctor_share": _f(ind.doctor_share),
-                "senior_title_share": _f(ind.senior_title_share), "part_time_share": _f(ind.part_time_share),
-                "version": version,
-            })  # fmt: skip
-    if events:
-        transitions += engine.tick(max(now, events[-1].occurred_at))
-    store.insert("school_snapshots", snapshots)
-    _write_transitions(store, [_transition_row(t, version) for t in transitions], version)
-    write_current(store, engine, now, version)
-    return engine
+class Materializer:
+    """Keeps an engine over the kept log and writes what each change means to the live tables.
+
+    Events after everything applied so far are applied incrementally; a late event (earlier in rule
+    order than what was applied) refolds the log and restates the tables from its time on. Every
+    write is keyed, so repeating one after a crash replaces rows instead of adding them.
+    """
+
+    def __init__(self, store: Store, rules: Rules) -> None:
+        self.store = store
+        self.rules = rules
+        self.engine = Engine(rules)
+        self.log: list[Accepted] = []
+        self.kept: set[str] = set()
+
+    def load(self, now: datetime | None = None) -> int:
+        """Rebuild from the events the store keeps (a restarted worker's recovery); returns their count."""
+        events = load_events(self.store)
+        self.log, self.kept = [], set()
+        self.extend(events, now=now, force_rebuild=True)
+        return len(events)
+
+    def extend(
+        self, events: list[Accepted], now: datetime | None = None, force_rebuild: bool = False
+    ) -> list[Transition]:
+        """Apply new events (already kept in the store's log); returns the alert transitions."""
+        now = now or datetime.now(UTC)
+        new = ordered(e for e in events if e.event_id not in self.kept)
+        if not new and not force_rebuild:
+            return []
+        last = self.engine.province.last_applied
+        late = last is not None and bool(new) and new[0].order_key < last
+        self.kept.update(e.event_id for e in new)
+        version = time.time_ns()
+        if late or force_rebuild:
+            self.log = ordered([*self.log, *new])
+            since = new[0].occurred_at if (late and not force_rebuild) else None
+            self.engine = Engine(self.rules)
+            transitions, snapshots = self._fold(self.log, since)
+            transitions += self.engine.tick(max(now, self.log[-1].occurred_at)) if self.log else []
+            _write_transitions(self.store, [_transition_row(t, version) for t in transitions], version, since)
+        else:
+            self.log.extend(new)
+            transitions, snapshots = self._fold(new, None)
+            transitions += self.engine.tick(max(now, self.log[-1].occurred_at))
+            self.store.insert("alert_transitions", [_transition_row(t, version) for t in transitions])
+        for row in snapshots:
+            row["version"] = version
+        self.store.insert("school_snapshots", snapshots)
+        write_current(self.store, self.engine, now, version)
+        return transitions
+
+    def tick(self, now: datetime) -> list[Transition]:
+        """Clock-driven rules at `now` (certificate expiry, studio inactivity), written to the store."""
+        transitions = self.engine.tick(now)
+        version = time.time_ns()
+        self.store.insert("alert_transitions", [_transition_row(t, version) for t in transitions])
+        write_current(self.store, self.engine, now, version)
+        return transitions
+
+    def _fold(self, events: list[Accepted], since: datetime | None) -> tuple[list[Transition], list[Row]]:
+        engine = self.engine
+        transitions: list[Transition] = []
+        snapshots: list[Row] = []
+        for e in events:
+            changed = engine.apply(e)
+            if since is not None and e.occurred_at < since:
+                continue
+            transitions += changed
+            for sid in sorted(engine.last_affected):
+                snapshots.append(_snapshot_row(engine, sid, e))
+        return transitions, snapshots
 
 
-def _write_transitions(store: Store, rows: list[Row], version: int) -> None:
-    """Write the transitions of a full recompute and retract those stored that no longer hold."""
+def _snapshot_row(engine: Engine, sid: str, e: Accepted) -> Row:
+    school = engine.province.schools[sid]
+    ind = staffing(engine.province, engine.rules, school)
+    limit = engine.rules.limits["student_teacher_ratio"].for_level(school.level)
+    return {
+        "school_id": sid, "at": e.occurred_at, "at_us": micros(e.occurred_at), "event_id": e.event_id,
+        "name": school.name, "level": school.level.value if school.level else "", "city": school.city,
+        "circle": school.circle, "communities": list(school.communities),
+        "registered": int(school.registered), "students": _f(ind.students),
+        "full_time_teachers": ind.full_time_teachers, "part_time_teachers": ind.part_time_teachers,
+        "fte_teachers": _f(ind.fte_teachers), "student_teacher_ratio": _f(ind.student_teacher_ratio),
+        "ratio_limit": _f(limit), "professional_teachers": ind.professional_teachers,
+        "postgraduate_share": _f(ind.postgraduate_share), "doctor_share": _f(ind.doctor_share),
+        "senior_title_share": _f(ind.senior_title_share), "part_time_share": _f(ind.part_time_share),
+        "version": 0,
+    }  # fmt: skip
+
+
+def _write_transitions(store: Store, rows: list[Row], version: int, since: datetime | None = None) -> None:
+    """Write the transitions of a refold and retract the stored ones (from `since` on) that no longer hold."""
     key = ("rule", "school_id", "subject", "at_us", "transition")
     fresh = {tuple(r[k] for k in key) for r in rows}
+    where = f"WHERE at_us >= {micros(since)}" if since is not None else ""
     stored = store.query(
         f"SELECT rule, school_id, subject, at_us, transition, argMax(retracted, version) AS retracted "
-        f"FROM {store.table('alert_transitions')} GROUP BY rule, school_id, subject, at_us, transition"
+        f"FROM {store.table('alert_transitions')} {where} "
+        "GROUP BY rule, school_id, subject, at_us, transition"
     )
-    retract = []
-    for r in stored:
-        k = (r["rule"], r["school_id"], r["subject"], int(r["at_us"]), r["transition"])
-        if k not in fresh and not int(r["retracted"]):
-            retract.append(k)
-    if retract:
-        full = store.query(f"SELECT * FROM {store.table('alert_transitions')} FINAL")
-        gone = set(retract)
-        for r in full:
+    gone = {
+        k
+        for r in stored
+        if (k := (r["rule"], r["school_id"], r["subject"], int(r["at_us"]), r["transition"])) not in fresh
+        and not int(r["retracted"])
+    }
+    if gone:
+        for r in store.query(f"SELECT * FROM {store.table('alert_transitions')} FINAL {where}"):
             if (r["rule"], r["school_id"], r["subject"], int(r["at_us"]), r["transition"]) in gone:
                 rows.append({**r, "at_us": int(r["at_us"]), "retracted": 1, "version": version})
     store.insert("alert_transitions", rows)

@@ -10,12 +10,11 @@ from pathlib import Path
 from dualtrack.errors import DualtrackError
 from dualtrack.history import (
     Deduplicator,
+    Materializer,
     dead_letter_row,
     event_row,
     intake,
     kept_hashes,
-    load_events,
-    materialize,
 )
 from rules.limits import Rules
 from sinks.base import Store
@@ -55,5 +54,5 @@ def replay(store: Store, files: list[Path], rules: Rules, now: datetime | None =
         duplicates += result.duplicates
         dead += len(result.rejected)
     if applied:
-        materialize(store, load_events(store), rules, now)
+        Materializer(store, rules).load(now)
     return ReplayCounts(applied, duplicates, dead)

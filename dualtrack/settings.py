@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         description="How long a write keeps retrying (with backoff) while the ClickHouse server is away "
         "before the command fails; the stream pauses meanwhile and loses nothing.",
     )
+    clock_tick_seconds: float = Field(
+        60.0,
+        description="How often the worker evaluates the clock-driven rules (certificate expiry, "
+        "studio inactivity) with no event.",
+    )
     alert_webhook_url: str | None = Field(
         None, description="Where the notifier POSTs alert transitions (JSON); unset: no notifier."
     )

@@ -1,0 +1,1 @@
+"""One agent per concern, each named after what it consumes."""

@@ -1,0 +1,51 @@
+"""Every topic the app uses; each name carries DUALTRACK_TOPIC_PREFIX."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from dualtrack.settings import Settings
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    intake: str  # raw events from schools, keyed by school_id
+    valid: str  # validated events (canonical JSON), keyed by event_id: the dedup partitioning
+    kept: str  # first copies, keyed by the province: the engine's ordered input
+    dead_letters: str  # rejected events with original bytes, reason and school
+    alerts: str  # alert transitions (fired / updated / resolved)
+
+    @classmethod
+    def of(cls, settings: Settings) -> TopicNames:
+        t = settings.topic
+        return cls(t("intake"), t("valid"), t("kept"), t("dead-letters"), t("alerts"))
+
+    def all(self) -> list[str]:
+        return [self.intake, self.valid, self.kept, self.dead_letters, self.alerts]
+
+
+#: partitions per topic: intake and valid scale out by school and event id; the engine's input is
+#: one partition per province deployment (its rules are a fold in one order).
+PARTITIONS = {"intake": 4, "valid": 4, "kept": 1, "dead_letters": 1, "alerts": 1}
+
+
+def ensure_topics(settings: Settings) -> None:
+    """Create the app's topics when missing (a consumer that subscribes first would not see them)."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    names = TopicNames.of(settings)
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="dualtrack-admin")
+    try:
+        existing = set(admin.list_topics())
+        wanted = [
+            NewTopic(name, PARTITIONS[field], 1)
+            for field, name in zip(PARTITIONS, names.all(), strict=True)
+            if name not in existing
+        ]
+        if wanted:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another worker was quicker
+                admin.create_topics(wanted)
+    finally:
+        admin.close()
