@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from rules.alerts import Alert, Transition
-from rules.engine import Engine, ordered
+from rules.engine import Engine, Incremental, ordered
 from rules.indicators import staffing, studio_reasons
 from rules.limits import Rules
 from rules.report import rounded
@@ -132,7 +132,7 @@ def intake(lines: Iterable[bytes], dedup: Deduplicator) -> IntakeResult:
         elif verdict == "duplicate":
             out.duplicates += 1
         else:
-            out.rejected.append(verdict)  # type: ignore[arg-type]
+            out.rejected.append(verdict)
     return out
 
 
@@ -165,51 +165,55 @@ def _transition_row(t: Transition, version: int) -> Row:
 
 
 class Materializer:
-    """Keeps an engine over the kept log and writes what each change means to the live tables.
-
-    Events after everything applied so far are applied incrementally; a late event (earlier in rule
-    order than what was applied) refolds the log and restates the tables from its time on. Every
-    write is keyed, so repeating one after a crash replaces rows instead of adding them.
+    """Keeps the incremental engine over the kept log and writes what each change means to the live
+    tables. A late event refolds the log and restates the tables from its time on. Every write is
+    keyed, so repeating one after a crash replaces rows instead of adding them.
     """
 
     def __init__(self, store: Store, rules: Rules) -> None:
         self.store = store
         self.rules = rules
-        self.engine = Engine(rules)
-        self.log: list[Accepted] = []
-        self.kept: set[str] = set()
+        self.state = Incremental(rules)
+
+    @property
+    def engine(self) -> Engine:
+        return self.state.engine
+
+    @property
+    def kept(self) -> set[str]:
+        return self.state.kept
 
     def load(self, now: datetime | None = None) -> int:
         """Rebuild from the events the store keeps (a restarted worker's recovery); returns their count."""
         events = load_events(self.store)
-        self.log, self.kept = [], set()
-        self.extend(events, now=now, force_rebuild=True)
+        self.state = Incremental(self.rules)
+        self.state.extend(events)
+        self.state.engine = Engine(self.rules)
+        self._write(self.state.log, now or datetime.now(UTC), since=None, refold=True)
         return len(events)
 
-    def extend(
-        self, events: list[Accepted], now: datetime | None = None, force_rebuild: bool = False
-    ) -> list[Transition]:
+    def extend(self, events: list[Accepted], now: datetime | None = None) -> list[Transition]:
         """Apply new events (already kept in the store's log); returns the alert transitions."""
-        now = now or datetime.now(UTC)
-        new = ordered(e for e in events if e.event_id not in self.kept)
-        if not new and not force_rebuild:
+        new, refold = self.state.extend(events)
+        if not new:
             return []
-        last = self.engine.province.last_applied
-        late = last is not None and bool(new) and new[0].order_key < last
-        self.kept.update(e.event_id for e in new)
+        now = now or datetime.now(UTC)
+        if refold:
+            return self._write(self.state.log, now, since=new[0].occurred_at, refold=True)
+        return self._write(new, now, since=None, refold=False)
+
+    def _write(
+        self, events: list[Accepted], now: datetime, since: datetime | None, refold: bool
+    ) -> list[Transition]:
         version = time.time_ns()
-        if late or force_rebuild:
-            self.log = ordered([*self.log, *new])
-            since = new[0].occurred_at if (late and not force_rebuild) else None
-            self.engine = Engine(self.rules)
-            transitions, snapshots = self._fold(self.log, since)
-            transitions += self.engine.tick(max(now, self.log[-1].occurred_at)) if self.log else []
-            _write_transitions(self.store, [_transition_row(t, version) for t in transitions], version, since)
+        transitions, snapshots = self._fold(events, since)
+        if self.state.log:
+            transitions += self.engine.tick(max(now, self.state.log[-1].occurred_at))
+        rows = [_transition_row(t, version) for t in transitions]
+        if refold:
+            _write_transitions(self.store, rows, version, since)
         else:
-            self.log.extend(new)
-            transitions, snapshots = self._fold(new, None)
-            transitions += self.engine.tick(max(now, self.log[-1].occurred_at))
-            self.store.insert("alert_transitions", [_transition_row(t, version) for t in transitions])
+            self.store.insert("alert_transitions", rows)
         for row in snapshots:
             row["version"] = version
         self.store.insert("school_snapshots", snapshots)

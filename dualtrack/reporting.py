@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -80,7 +81,7 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{v * 100:.1f}%"
 
 
-def _bars(rows: list[tuple[str, float, float | None]], unit: str, width: int = 560) -> str:
+def _bars(rows: Sequence[tuple[str, float, float | None]], unit: str, width: int = 560) -> str:
     """An inline SVG bar chart: one bar per (label, value, limit), the limit drawn as a red tick."""
     top = max([v for _, v, _ in rows] + [lim or 0 for _, _, lim in rows] + [1e-9])
     h = 22 * len(rows) + 10

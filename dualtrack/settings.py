@@ -43,9 +43,6 @@ class Settings(BaseSettings):
         description="The provincial HMAC secret from which producers derive `teacher_id` "
         "from a national ID number (never logged).",
     )
-    feed_stale_days: int = Field(
-        90, description="Days without any event from a school before `feed_stale` fires."
-    )
     sink_batch_size: int = Field(500, description="Rows per ClickHouse insert batch.")
     sink_flush_seconds: float = Field(1.0, description="Longest time a row waits in a sink batch.")
     sink_retry_seconds: float = Field(

@@ -122,3 +122,34 @@ def fold(events: Iterable[Accepted], rules: Rules, until: datetime | None = None
             break
         engine.apply(e)
     return engine
+
+
+class Incremental:
+    """An engine over a growing set of kept events that arrive in any order, in batches.
+
+    A batch entirely after what was applied is applied in place; a batch with a late event (earlier in
+    rule order than the last applied one) refolds the whole log, so the state is always `fold(log)`.
+    """
+
+    def __init__(self, rules: Rules) -> None:
+        self.rules = rules
+        self.engine = Engine(rules)
+        self.log: list[Accepted] = []
+        self.kept: set[str] = set()
+
+    def extend(self, events: Iterable[Accepted]) -> tuple[list[Accepted], bool]:
+        """Add the events not seen before; returns them (in order) and whether the log was refolded."""
+        new: list[Accepted] = []
+        for e in ordered(events):
+            if e.event_id not in self.kept:
+                self.kept.add(e.event_id)
+                new.append(e)
+        if not new:
+            return [], False
+        last = self.engine.province.last_applied
+        if last is not None and new[0].order_key < last:
+            self.log = ordered([*self.log, *new])
+            self.engine = Engine(self.rules)
+            return new, True
+        self.log.extend(new)
+        return new, False

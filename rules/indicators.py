@@ -44,7 +44,8 @@ class Indicators:
     compliant_studios: int = 0
 
     def value(self, indicator: str) -> Fraction | int | None:
-        return getattr(self, indicator)  # type: ignore[no-any-return]
+        value: Fraction | int | None = getattr(self, indicator)
+        return value
 
 
 def ratio_of(students_: Fraction, fte: Fraction) -> tuple[Fraction | None, bool]:

@@ -103,7 +103,7 @@ class Payload(BaseModel):
 class SchoolRegistered(Payload):
     name: Id
     level: SchoolLevel
-    city: City  # type: ignore[valid-type]
+    city: City
     county: str | None = None
     circle: Circle | None = None
     communities: list[Community] = Field(default_factory=list)
@@ -113,7 +113,7 @@ class SchoolRegistered(Payload):
 class SchoolUpdated(Payload):
     name: Id | None = None
     level: SchoolLevel | None = None
-    city: City | None = None  # type: ignore[valid-type]
+    city: City | None = None
     county: str | None = None
     circle: Circle | None = None
     communities: list[Community] | None = None
@@ -154,6 +154,8 @@ class TeacherDeparted(Payload):
 
 
 class CertificationGranted(Payload):
+    """A dual-teacher certificate; valid_until must be later than issued_on."""
+
     certificate_id: Id
     teacher_id: Id
     level: CertificateLevel
@@ -282,7 +284,7 @@ def _event_model(event_type: str, payload: type[Payload]) -> type[Envelope]:
         (Envelope,),
         {
             "__annotations__": {
-                "event_type": Literal[event_type],  # type: ignore[valid-type]
+                "event_type": Literal[event_type],
                 "schema_version": Literal[SCHEMA_VERSION],
                 "payload": payload,
             },
@@ -295,5 +297,5 @@ def _event_model(event_type: str, payload: type[Payload]) -> type[Envelope]:
 EVENT_MODELS: dict[str, type[Envelope]] = {t: _event_model(t, p) for t, p in PAYLOADS.items()}
 
 #: The discriminated union of every event type, on `event_type`.
-AnyEvent = Annotated[Union[tuple(EVENT_MODELS.values())], Field(discriminator="event_type")]  # noqa: UP007
+AnyEvent: Any = Annotated[Union[tuple(EVENT_MODELS.values())], Field(discriminator="event_type")]  # noqa: UP007
 EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyEvent)

@@ -90,41 +90,41 @@ def validate(raw: bytes | str, sender: str | None = None) -> Accepted | Rejected
         return Rejected(Reason.not_json, f"not JSON: {err}", raw)
     if not isinstance(obj, dict):
         return Rejected(Reason.not_object, f"an event must be a JSON object, not {type(obj).__name__}", raw)
+    data: bytes = raw
     school = _school_of(obj)
-    event_id = obj.get("event_id") if isinstance(obj.get("event_id"), str) else ""
-    event_type = obj.get("event_type") if isinstance(obj.get("event_type"), str) else ""
-    reject = {"raw": raw, "school_id": school, "event_id": event_id or "", "event_type": event_type or ""}
+    event_id = obj["event_id"] if isinstance(obj.get("event_id"), str) else ""
+    event_type = obj["event_type"] if isinstance(obj.get("event_type"), str) else ""
+
+    def reject(reason: Reason, message: str) -> Rejected:
+        return Rejected(reason, message, data, school, event_id, event_type)
 
     if carries_national_id(obj):
-        return Rejected(
+        return reject(
             Reason.national_id,
             "the event carries a national ID number; derive teacher_id with "
             "teacher_id_from_national_id() and send no ID numbers",
-            **reject,
         )
     try:
         env = Envelope.model_validate(obj)
     except ValidationError as err:
-        return Rejected(Reason.envelope_invalid, _describe(err), **reject)
-    reject["event_id"] = env.event_id
+        return reject(Reason.envelope_invalid, _describe(err))
+    event_id = env.event_id
     if env.schema_version != SCHEMA_VERSION:
-        return Rejected(
+        return reject(
             Reason.unsupported_schema_version,
             f"schema_version {env.schema_version} is not supported (this version reads {SCHEMA_VERSION})",
-            **reject,
         )
     model = PAYLOADS.get(env.event_type)
     if model is None:
-        return Rejected(Reason.unknown_event_type, f"unknown event_type {env.event_type!r}", **reject)
+        return reject(Reason.unknown_event_type, f"unknown event_type {env.event_type!r}")
     try:
         payload = model.model_validate_json(json.dumps(env.payload), strict=True)
     except ValidationError as err:
-        return Rejected(Reason.payload_invalid, _describe(err, "payload"), **reject)
+        return reject(Reason.payload_invalid, _describe(err, "payload"))
     if sender is not None and sender != env.school_id:
-        return Rejected(
+        return reject(
             Reason.foreign_school,
             f"sent by school {sender!r} for school {env.school_id!r}; a school emits only its own events",
-            **reject,
         )
     canonical = dict(obj, event_id=env.event_id)
     return Accepted(

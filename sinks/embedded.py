@@ -54,7 +54,7 @@ class EmbeddedStore(Store):
         except ImportError as err:  # pragma: no cover - chdb is a core dependency
             raise StoreError(f"chdb is not installed ({err}); reinstall dualtrack") from None
         try:
-            self._session = session.Session(str(self.path / "chdb"))
+            self._session: Any = session.Session(str(self.path / "chdb"))
         except Exception as err:
             self._release()
             raise StoreError(f"cannot open the chDB store at {self.path}: {err}") from None

@@ -1,0 +1,60 @@
+"""Small builders for events and the shared example's location."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+from schemas.validation import Accepted, validate
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("DUALTRACK_SHARED", ROOT.parent / "shared")).resolve()
+EXAMPLES = SHARED / "examples"
+COMPARE = SHARED / "tools" / "compare-report.py"
+
+
+def example(name: str) -> Path:
+    path = EXAMPLES / name
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} is missing: the shared examples are expected beside the repository "
+            "(set DUALTRACK_SHARED to their folder)"
+        )
+    return path
+
+
+def ev(
+    event_type: str, school: str, at: str, payload: dict[str, Any], event_id: str | None = None
+) -> dict[str, Any]:
+    return {
+        "event_id": event_id or str(uuid.uuid4()),
+        "event_type": event_type,
+        "schema_version": 1,
+        "school_id": school,
+        "occurred_at": at,
+        "payload": payload,
+    }
+
+
+def accepted(obj: dict[str, Any]) -> Accepted:
+    result = validate(json.dumps(obj).encode())
+    assert isinstance(result, Accepted), result
+    return result
+
+
+def hire(school: str, at: str, teacher: str, employment: str = "full_time", course: str = "professional",
+         title: str = "intermediate", degree: str = "bachelor") -> dict[str, Any]:  # fmt: skip
+    return ev("teacher.hired", school, at, {"teacher_id": teacher, "employment": employment,
+                                             "course_type": course, "title": title, "degree": degree})  # fmt: skip
+
+
+def register(school: str, at: str, level: str = "secondary", city: str = "jinan") -> dict[str, Any]:
+    return ev("school.registered", school, at, {"name": f"School {school}", "level": level, "city": city})
+
+
+def enroll(school: str, at: str, full_time: int, night: int = 0, correspondence: int = 0) -> dict[str, Any]:
+    counts = {"full_time": full_time, "night": night, "correspondence": correspondence}
+    return ev("enrollment.reported", school, at, {"term": "2024-autumn", "counts": counts})
