@@ -29,6 +29,9 @@ app = faust.App(
     consumer_auto_offset_reset="earliest",
     producer_acks=-1,
     broker_commit_every=500,
+    # a worker killed without leaving the group holds its partitions until this runs out
+    broker_session_timeout=10.0,
+    broker_heartbeat_interval=2.0,
     broker_commit_interval=1.0,
     web_enabled=False,
     value_serializer="raw",

@@ -37,6 +37,9 @@ def group_drained(settings: Settings, group: str, topics: list[str]) -> bool:
                 continue
             c = committed.get(tp)
             if c is None or c.offset < ends[tp]:
+                log.info(
+                    "not drained: %s:%d committed %s of %d", tp.topic, tp.partition, c and c.offset, ends[tp]
+                )
                 return False
         return True
     finally:

@@ -1,0 +1,98 @@
+"""Session fixtures: the real Kafka broker and ClickHouse server, started (or reused) through infra/.
+
+Each run gets its own ClickHouse database and each test its own topic prefix, so runs and tests never
+see each other's data; what the session started, it stops.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dualtrack.settings import Settings
+from infra import all_services
+from sinks.clickhouse import ServerStore
+from tests.helpers import ROOT
+
+CLI = [sys.executable, "-m", "dualtrack.cli"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[Settings]:
+    settings = Settings()
+    started = []
+    try:
+        for svc in all_services(settings):
+            message = svc.up()
+            if " started " in message:
+                started.append(svc)
+        yield settings
+    finally:
+        for svc in reversed(started):
+            svc.down()
+
+
+@pytest.fixture(scope="session")
+def run_database(services: Settings) -> Iterator[str]:
+    name = f"dt_test_{os.getpid()}_{int(time.time())}"
+    yield name
+    store = ServerStore("127.0.0.1", services.clickhouse_port, "default", retry_seconds=5)
+    for db in [
+        r["name"] for r in store.query("SELECT name FROM system.databases") if r["name"].startswith(name)
+    ]:
+        store.execute(f"DROP DATABASE IF EXISTS {db}")
+    store.close()
+
+
+@pytest.fixture()
+def server_url(services: Settings, run_database: str, request: pytest.FixtureRequest) -> str:
+    """A database of its own for one test, inside the run's namespace."""
+    suffix = uuid.uuid4().hex[:8]
+    return f"clickhouse://127.0.0.1:{services.clickhouse_port}/{run_database}_{suffix}"
+
+
+@pytest.fixture()
+def topic_prefix() -> str:
+    return f"test-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture()
+def cli_env(services: Settings, server_url: str, topic_prefix: str, tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "DUALTRACK_KAFKA_BOOTSTRAP_SERVERS": services.kafka_bootstrap_servers,
+        "DUALTRACK_TOPIC_PREFIX": topic_prefix,
+        "DUALTRACK_CLICKHOUSE_URL": server_url,
+        "DUALTRACK_STORE_PATH": str(tmp_path / "store"),
+        "DUALTRACK_SINK_RETRY_SECONDS": "120",
+    })  # fmt: skip
+    return env
+
+
+def run_cli(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run `dualtrack ARGS`; a command that outlives `timeout` is killed and reported with its output."""
+    try:
+        return subprocess.run(
+            [*CLI, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired as err:
+
+        def text(b: bytes | str | None) -> str:
+            return b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
+
+        return subprocess.CompletedProcess(
+            err.cmd, -9, text(err.stdout), f"timed out after {timeout}s; stderr:\n{text(err.stderr)}"
+        )

@@ -1,0 +1,53 @@
+"""The same migrations and queries on the Debian ClickHouse 18.16 server and on chDB (current)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sinks.base import open_store
+from sinks.embedded import EmbeddedStore
+from tests.helpers import COMPARE, example
+from tests.integration.conftest import run_cli
+
+TABLES = ["alert_transitions", "dead_letters", "events", "schema_migrations", "school_snapshots",
+          "school_status", "studio_state", "teacher_state"]  # fmt: skip
+
+
+def columns(store) -> dict[str, list[tuple[str, str]]]:  # type: ignore[no-untyped-def]
+    rows = store.query(
+        f"SELECT table, name, type FROM system.columns WHERE database = '{store.database}' ORDER BY table, name"
+    )
+    out: dict[str, list[tuple[str, str]]] = {}
+    for r in rows:
+        out.setdefault(r["table"], []).append((r["name"], r["type"]))
+    return out
+
+
+def test_migrations_are_the_same_on_both_backends_and_safe_twice(server_url: str, tmp_path: Path) -> None:
+    with open_store(url=server_url) as server, EmbeddedStore(tmp_path / "chdb") as embedded:
+        assert server.migrate() == [1] and server.migrate() == []
+        assert embedded.migrate() == [1] and embedded.migrate() == []
+        version = server.query("SELECT version() AS v")[0]["v"]
+        on_server, on_chdb = columns(server), columns(embedded)
+        assert sorted(on_server) == sorted(on_chdb) == TABLES
+        assert on_server == on_chdb, f"server {version} and chDB disagree on column types"
+        assert server.applied_migrations() == embedded.applied_migrations() == [1]
+
+
+@pytest.mark.parametrize("day", ["2024-06-30", "2025-12-31"])
+def test_replay_and_report_on_the_server(cli_env: dict[str, str], tmp_path: Path, day: str) -> None:
+    replayed = run_cli(["replay", str(example("province-small.jsonl")), "--format", "json"], cli_env)
+    assert replayed.returncode == 0, replayed.stderr
+    assert json.loads(replayed.stdout) == {"applied": 1056, "duplicates": 21, "dead_lettered": 8}
+    rep = run_cli(["report", "--as-of", f"{day}T23:59:59+08:00", "--format", "json"], cli_env)
+    assert rep.returncode == 0, rep.stderr
+    actual = tmp_path / "report.json"
+    actual.write_text(rep.stdout)
+    result = subprocess.run([sys.executable, str(COMPARE), str(example(f"expected-report-{day}.json")), str(actual)],
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stdout
