@@ -162,6 +162,42 @@ def produce(
         raise typer.Exit(1)
 
 
+@app.command()
+def simulate(
+    output: Annotated[Path, typer.Argument(help="JSON-lines file to write.")],
+    schools: Annotated[int | None, typer.Option(help="Number of schools (overrides --scale).")] = None,
+    scale: Annotated[
+        str, typer.Option(help="province (about 550 schools) or national (about 11,000).")
+    ] = "province",
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same events.")] = 7,
+) -> None:
+    """Write a deterministic simulated province (several years of HR events, with noise)."""
+    from dualtrack.simulate import SCALES, Simulator, write_jsonl
+
+    if schools is None and scale not in SCALES:
+        raise typer.BadParameter(f"--scale must be one of {sorted(SCALES)}")
+    n = write_jsonl(Simulator(schools or SCALES[scale], seed).events(), str(output))
+    out.print(f"wrote {n} events to {output}")
+
+
+@app.command()
+def demo(
+    schools: Annotated[int, typer.Option(help="Schools to simulate (550 is a province).")] = 550,
+    seed: Annotated[int, typer.Option(help="Simulation seed.")] = 7,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where the report and events go.")] = Path(
+        "out/demo"
+    ),
+    keep_running: Annotated[
+        bool, typer.Option(help="Keep the worker running after the input is drained.")
+    ] = False,
+    idle: Annotated[float, typer.Option(help="Seconds of drained input before the worker stops.")] = 8.0,
+) -> None:
+    """Stream a simulated province through real Kafka into the embedded store, live, then report."""
+    from dualtrack.demo import run_demo
+
+    raise typer.Exit(run_demo(schools, seed, out_dir, keep_running, idle, out))
+
+
 # --- db --------------------------------------------------------------------------------------------------
 
 

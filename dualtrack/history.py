@@ -217,7 +217,10 @@ class Materializer:
         for row in snapshots:
             row["version"] = version
         self.store.insert("school_snapshots", snapshots)
-        write_current(self.store, self.engine, now, version)
+        if refold:
+            write_current(self.store, self.engine, now, version)
+        else:
+            write_current(self.store, self.engine, now, version, touched(self.engine, events))
         return transitions
 
     def tick(self, now: datetime) -> list[Transition]:
@@ -283,8 +286,36 @@ def _write_transitions(store: Store, rows: list[Row], version: int, since: datet
     store.insert("alert_transitions", rows)
 
 
-def write_current(store: Store, engine: Engine, now: datetime, version: int) -> None:
-    """The current-state tables: school_status, teacher_state and studio_state at `now`."""
+def touched(engine: Engine, events: list[Accepted]) -> tuple[set[str], set[str]]:
+    """The teachers and studios whose rows the events may have changed."""
+    p = engine.province
+    teachers: set[str] = set()
+    studios: set[str] = set()
+    for e in events:
+        pl = e.payload
+        for name in ("teacher_id", "lead_teacher_id"):
+            if isinstance(v := getattr(pl, name, None), str):
+                teachers.add(v)
+        if isinstance(sid := getattr(pl, "studio_id", None), str):
+            studios.add(sid)
+        if isinstance(cid := getattr(pl, "certificate_id", None), str) and cid in p.certificates:
+            teachers.add(p.certificates[cid].teacher_id)
+        if isinstance(pid := getattr(pl, "programme_id", None), str) and pid in p.programmes:
+            teachers.add(p.programmes[pid].teacher_id)
+    # a teacher's move changes the compliance of the studios that teacher leads or belongs to
+    studios |= {
+        s.studio_id
+        for s in p.studios.values()
+        if s.lead_teacher_id in teachers or teachers & s.members.keys()
+    }
+    return teachers, studios
+
+
+def write_current(
+    store: Store, engine: Engine, now: datetime, version: int, only: tuple[set[str], set[str]] | None = None
+) -> None:
+    """The current-state tables at `now`: school_status (every school), and teacher_state and
+    studio_state for every teacher and studio, or only those in `only` (teachers, studios)."""
     p, rules = engine.province, engine.rules
     rows = []
     for s in engine.schools(now):
@@ -323,9 +354,11 @@ def write_current(store: Store, engine: Engine, now: datetime, version: int) -> 
                 "version": version,
             }
             for t in p.teachers.values()
+            if only is None or t.teacher_id in only[0]
         ),
     )
-    store.insert("studio_state", (_studio_row(engine, st, now, version) for st in p.studios.values()))
+    studios = (st for st in p.studios.values() if only is None or st.studio_id in only[1])
+    store.insert("studio_state", (_studio_row(engine, st, now, version) for st in studios))
 
 
 def _studio_row(engine: Engine, st: Studio, now: datetime, version: int) -> Row:

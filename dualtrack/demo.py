@@ -1,0 +1,210 @@
+"""`dualtrack demo`: a simulated province through real Kafka into the embedded store, watched live.
+
+The worker runs in its own process (it owns the chDB store); this process produces the events, and
+shows progress from Kafka itself: consumer lag from the group's committed offsets and alerts as they
+are published. At the end it writes the report (HTML and JSON) and stops everything it started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+
+from dualtrack.settings import ROOT, Settings
+from dualtrack.simulate import Simulator
+
+
+@dataclass
+class View:
+    produced: int = 0
+    total: int = 0
+    consumed: int = 0
+    started: float = field(default_factory=time.monotonic)
+    alerts: Counter[str] = field(default_factory=Counter)
+    firing: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=10))
+
+    def take(self, t: dict[str, Any]) -> None:
+        key = (t["rule"], t["school_id"], t["subject"])
+        self.alerts[t["transition"]] += 1
+        if t["transition"] == "resolved":
+            self.firing.pop(key, None)
+        else:
+            self.firing[key] = t
+        self.recent.appendleft(t)
+
+    def render(self) -> Group:
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        head = Table.grid(padding=(0, 3))
+        head.add_row(
+            f"produced [b]{self.produced}[/]/{self.total}", f"consumed [b]{self.consumed}[/]",
+            f"lag [b]{max(self.produced - self.consumed, 0)}[/]", f"{self.consumed / elapsed:,.0f} events/s",
+            "alerts " + "  ".join(f"{k} {self.alerts[k]}" for k in ("fired", "updated", "resolved")),
+        )  # fmt: skip
+        worst = sorted(
+            (a for a in self.firing.values() if a["rule"] == "ratio_shortfall" and a["value"] is not None),
+            key=lambda a: -(a["value"] / a["threshold"]),
+        )[:8]
+        shortfalls = Table(title="Worst ratio shortfalls (firing)", expand=True)
+        for col in ("school", "ratio", "limit", "severity", "since"):
+            shortfalls.add_column(col)
+        for a in worst:
+            shortfalls.add_row(
+                a["school_id"], f"{a['value']:.2f}", f"{a['threshold']:g}", a["severity"], a["since"] or ""
+            )
+        by_rule = Counter(k[0] for k in self.firing)
+        firing = Table(title="Alerts firing by rule", expand=True)
+        firing.add_column("rule")
+        firing.add_column("firing", justify="right")
+        for rule, n in by_rule.most_common():
+            firing.add_row(rule, str(n))
+        recent = Table(title="Latest transitions", expand=True)
+        for col in ("at", "transition", "rule", "school", "subject"):
+            recent.add_column(col)
+        for t in self.recent:
+            colour = {"fired": "red", "resolved": "green"}.get(t["transition"], "yellow")
+            recent.add_row(
+                t["at"][:19], f"[{colour}]{t['transition']}[/]", t["rule"], t["school_id"], t["subject"]
+            )
+        return Group(
+            Panel(head, title="dualtrack demo: a simulated province through Kafka"),
+            shortfalls,
+            firing,
+            recent,
+        )
+
+
+def _lag_watch(settings: Settings, group: str, view: View, stop: threading.Event) -> None:
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="dualtrack-demo")
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=f"{group}-view",
+        value_deserializer=json.loads, auto_offset_reset="earliest", enable_auto_commit=False,
+    )  # fmt: skip
+    consumer.subscribe([settings.topic("alerts")])
+    intake = settings.topic("intake")
+    try:
+        while not stop.is_set():
+            for records in consumer.poll(timeout_ms=300, max_records=2000).values():
+                for r in records:
+                    view.take(r.value)
+            offsets = admin.list_group_offsets({group: None}).get(group, {})
+            view.consumed = sum(
+                o.offset for tp, o in offsets.items() if isinstance(tp, TopicPartition) and tp.topic == intake
+            )
+    finally:
+        consumer.close()
+        admin.close()
+
+
+def run_demo(
+    schools: int, seed: int, out_dir: Path, keep_running: bool, idle: float, console: Console
+) -> int:
+    from infra.kafka import Kafka
+    from streams.producer import EventProducer
+    from streams.topics import ensure_topics
+
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    store = ROOT / "var" / "demo" / stamp / "store"
+    env = dict(os.environ, DUALTRACK_TOPIC_PREFIX=f"demo-{stamp}", DUALTRACK_STORE_PATH=str(store),
+               DUALTRACK_SINK_BATCH_SIZE="2000", DUALTRACK_CLOCK_TICK_SECONDS="5")  # fmt: skip
+    env.pop("DUALTRACK_CLICKHOUSE_URL", None)  # the demo uses the embedded store
+    settings = Settings(topic_prefix=env["DUALTRACK_TOPIC_PREFIX"], store_path=store, clickhouse_url=None)
+
+    kafka = Kafka(Settings())
+    message = kafka.up()
+    console.print(f"[b]Kafka:[/] {message}")
+    started_kafka = " started " in message  # stop only what this demo started
+    worker: subprocess.Popen[bytes] | None = None
+    stop = threading.Event()
+    try:
+        ensure_topics(settings)
+        console.print(f"simulating {schools} schools (seed {seed}) ...")
+        today = datetime.now(UTC).date()
+        events = Simulator(schools, seed, start=date(today.year - 3, today.month, 1), years=3).events()
+        events_file = out_dir / "events.jsonl"
+        events_file.write_text(
+            "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events), encoding="utf-8"
+        )
+        view = View(total=len(events))
+        args = [sys.executable, "-m", "dualtrack.cli", "worker"] + (
+            [] if keep_running else ["--exit-when-idle", str(idle)]
+        )
+        with open(out_dir / "worker.log", "wb") as log:
+            worker = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
+                                      start_new_session=True)  # fmt: skip
+        group = f"{settings.topic_prefix}-worker"
+        watcher = threading.Thread(target=_lag_watch, args=(settings, group, view, stop), daemon=True)
+        watcher.start()
+        with Live(view.render(), console=console, refresh_per_second=4) as live:
+            with EventProducer(settings) as producer:
+                for e in events:
+                    producer.send_raw(json.dumps(e, ensure_ascii=False).encode(), key=e.get("school_id", ""))
+                    view.produced += 1
+                    if view.produced % 2000 == 0:
+                        live.update(view.render())
+            while worker.poll() is None:
+                live.update(view.render())
+                time.sleep(0.25)
+            live.update(view.render())
+        stop.set()
+        watcher.join(timeout=5)
+        if worker.returncode != 0:
+            console.print(f"[red]the worker exited with {worker.returncode}; see {out_dir / 'worker.log'}[/]")
+            return 1
+        return _finish(store, out_dir, console)
+    except KeyboardInterrupt:
+        console.print("interrupted; stopping")
+        return 130
+    finally:
+        stop.set()
+        if worker is not None and worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(timeout=60)
+        if started_kafka:
+            console.print(f"[b]Kafka:[/] {kafka.down()}")
+
+
+def _finish(store: Path, out_dir: Path, console: Console) -> int:
+    from dualtrack.reporting import report_from_store, to_html, to_json, to_table
+    from rules.limits import load_rules
+    from sinks import open_store
+
+    rules = load_rules()
+    with open_store(path=store) as st:
+        counts = {
+            t: st.query(f"SELECT count() AS n FROM {st.table(t)} FINAL")[0]["n"]
+            for t in ("events", "dead_letters")
+        }
+        report = report_from_store(st, rules, datetime.now(UTC))
+    (out_dir / "report.json").write_text(to_json(report) + "\n", encoding="utf-8")
+    (out_dir / "report.html").write_text(to_html(report, rules), encoding="utf-8")
+    p = report["province"]
+    worst = sorted(report["schools"], key=lambda s: -(s["student_teacher_ratio"] or 0))[:15]
+    shortfalls = [a for a in report["alerts"] if a["rule"] == "ratio_shortfall"][:15]
+    console.print(to_table({**report, "schools": worst, "alerts": shortfalls}))
+    console.print(
+        f"\n[b]{counts['events']}[/] events kept, [b]{counts['dead_letters']}[/] dead-lettered; "
+        f"{p['schools']} schools, {p['studios_active']} active studios (target {p['studios_target']}), "
+        f"{p['green_share'] * 100:.1f}% of schools meet every indicator.\n"
+        f"report: {out_dir / 'report.html'} and {out_dir / 'report.json'}\nstore: {store}"
+    )
+    return 0
