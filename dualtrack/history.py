@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from rules.alerts import Alert, Transition
+from rules.alerts import EVENT_RULES, Alert, Transition
 from rules.engine import Engine, Incremental, ordered
 from rules.indicators import staffing, studio_reasons
 from rules.limits import Rules
@@ -187,41 +187,43 @@ class Materializer:
         """Rebuild from the events the store keeps (a restarted worker's recovery); returns their count."""
         events = load_events(self.store)
         self.state = Incremental(self.rules)
-        self.state.extend(events)
-        self.state.engine = Engine(self.rules)
-        self._write(self.state.log, now or datetime.now(UTC), since=None, refold=True)
+        self._run(events, now or datetime.now(UTC), full=True)
         return len(events)
 
     def extend(self, events: list[Accepted], now: datetime | None = None) -> list[Transition]:
         """Apply new events (already kept in the store's log); returns the alert transitions."""
-        new, refold = self.state.extend(events)
+        return self._run(events, now or datetime.now(UTC), full=False)
+
+    def _run(self, events: list[Accepted], now: datetime, full: bool) -> list[Transition]:
+        version = time.time_ns()
+        applied: list[tuple[Accepted, list[Transition], list[Row]]] = []
+        unseen = [e.occurred_at for e in events if e.event_id not in self.state.kept]
+        earliest = min(unseen) if unseen else None
+
+        def collect(e: Accepted, changed: list[Transition]) -> None:
+            # events re-applied from a checkpoint before the earliest new one are unchanged: skip them
+            if full or (earliest is not None and e.occurred_at >= earliest):
+                applied.append((e, changed, _snapshot_rows(self.engine, e)))
+
+        new, since = self.state.extend(events, collect)
         if not new:
             return []
-        now = now or datetime.now(UTC)
-        if refold:
-            return self._write(self.state.log, now, since=new[0].occurred_at, refold=True)
-        return self._write(new, now, since=None, refold=False)
-
-    def _write(
-        self, events: list[Accepted], now: datetime, since: datetime | None, refold: bool
-    ) -> list[Transition]:
-        version = time.time_ns()
-        transitions, snapshots = self._fold(events, since)
-        if self.state.log:
-            transitions += self.engine.tick(max(now, self.state.log[-1].occurred_at))
-        rows = [_transition_row(t, version) for t in transitions]
-        if refold:
-            _write_transitions(self.store, rows, version, since)
+        # A restatement rewrites what happened from the late event on; events re-applied before it
+        # (from the checkpoint) are unchanged and not written again.
+        fresh = [(e, t, r) for e, t, r in applied if since is None or e.occurred_at >= since]
+        found = [t for _, changed, _ in fresh for t in changed]
+        found += self.engine.tick(max(now, self.state.log[-1].occurred_at))
+        rows = [_transition_row(t, version) for t in found]
+        if full or since is not None:
+            _write_transitions(self.store, rows, version, None if full else since)
         else:
             self.store.insert("alert_transitions", rows)
+        snapshots = [row for _, _, snap in fresh for row in snap]
         for row in snapshots:
             row["version"] = version
         self.store.insert("school_snapshots", snapshots)
-        if refold:
-            write_current(self.store, self.engine, now, version)
-        else:
-            write_current(self.store, self.engine, now, version, touched(self.engine, events))
-        return transitions
+        write_current(self.store, self.engine, now, version, None if full else touched(self.engine, new))
+        return found
 
     def tick(self, now: datetime) -> list[Transition]:
         """Clock-driven rules at `now` (certificate expiry, studio inactivity), written to the store."""
@@ -231,18 +233,9 @@ class Materializer:
         write_current(self.store, self.engine, now, version)
         return transitions
 
-    def _fold(self, events: list[Accepted], since: datetime | None) -> tuple[list[Transition], list[Row]]:
-        engine = self.engine
-        transitions: list[Transition] = []
-        snapshots: list[Row] = []
-        for e in events:
-            changed = engine.apply(e)
-            if since is not None and e.occurred_at < since:
-                continue
-            transitions += changed
-            for sid in sorted(engine.last_affected):
-                snapshots.append(_snapshot_row(engine, sid, e))
-        return transitions, snapshots
+
+def _snapshot_rows(engine: Engine, e: Accepted) -> list[Row]:
+    return [_snapshot_row(engine, sid, e) for sid in sorted(engine.last_affected)]
 
 
 def _snapshot_row(engine: Engine, sid: str, e: Accepted) -> Row:
@@ -267,7 +260,9 @@ def _write_transitions(store: Store, rows: list[Row], version: int, since: datet
     """Write the transitions of a refold and retract the stored ones (from `since` on) that no longer hold."""
     key = ("rule", "school_id", "subject", "at_us", "transition")
     fresh = {tuple(r[k] for k in key) for r in rows}
-    where = f"WHERE at_us >= {micros(since)}" if since is not None else ""
+    # clock-driven transitions are about the present and are never restated (only event-driven ones)
+    rules = ", ".join(f"'{r}'" for r in EVENT_RULES)
+    where = f"WHERE rule IN ({rules}) AND at_us >= {micros(since)}" if since is not None else ""
     stored = store.query(
         f"SELECT rule, school_id, subject, at_us, transition, argMax(retracted, version) AS retracted "
         f"FROM {store.table('alert_transitions')} {where} "

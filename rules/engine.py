@@ -6,7 +6,9 @@ set of kept events, which is how an as-of report and a late event's restatement 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import bisect
+import pickle
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from fractions import Fraction
@@ -127,29 +129,68 @@ def fold(events: Iterable[Accepted], rules: Rules, until: datetime | None = None
 class Incremental:
     """An engine over a growing set of kept events that arrive in any order, in batches.
 
-    A batch entirely after what was applied is applied in place; a batch with a late event (earlier in
-    rule order than the last applied one) refolds the whole log, so the state is always `fold(log)`.
+    Events after everything applied so far are applied in place. A late event (earlier in rule order
+    than the last applied one) restores the newest checkpoint taken before it and re-applies the log
+    from there, so the state is always `fold(log)` and a late event costs at most
+    `checkpoint_every` re-applied events plus the events after it.
     """
 
-    def __init__(self, rules: Rules) -> None:
+    def __init__(self, rules: Rules, checkpoint_every: int = 5_000, checkpoints_kept: int = 6) -> None:
         self.rules = rules
         self.engine = Engine(rules)
         self.log: list[Accepted] = []
         self.kept: set[str] = set()
+        self.checkpoint_every = checkpoint_every
+        self.checkpoints_kept = checkpoints_kept
+        #: (log index: the number of log events the copy has applied, the pickled engine)
+        self._checkpoints: list[tuple[int, bytes]] = []
 
-    def extend(self, events: Iterable[Accepted]) -> tuple[list[Accepted], bool]:
-        """Add the events not seen before; returns them (in order) and whether the log was refolded."""
+    def extend(
+        self,
+        events: Iterable[Accepted],
+        on_applied: Callable[[Accepted, list[Transition]], None] | None = None,
+    ) -> tuple[list[Accepted], datetime | None]:
+        """Add and apply the events not seen before. Returns them (in order) and, when one was late,
+        the time from which the state was restated (None when everything was applied in place).
+        `on_applied(event, transitions)` sees every event applied, re-applied ones included."""
         new: list[Accepted] = []
         for e in ordered(events):
             if e.event_id not in self.kept:
                 self.kept.add(e.event_id)
                 new.append(e)
         if not new:
-            return [], False
+            return [], None
         last = self.engine.province.last_applied
-        if last is not None and new[0].order_key < last:
-            self.log = ordered([*self.log, *new])
-            self.engine = Engine(self.rules)
-            return new, True
-        self.log.extend(new)
-        return new, False
+        if last is None or new[0].order_key > last:
+            start = len(self.log)
+            self.log.extend(new)
+            self._apply(start, on_applied)
+            return new, None
+        first = new[0].order_key
+        keep = bisect.bisect_left(self.log, first, key=lambda e: e.order_key)
+        self.log[keep:] = ordered([*self.log[keep:], *new])
+        while self._checkpoints and self._checkpoints[-1][0] > keep:
+            self._checkpoints.pop()
+        # Clock-driven alerts describe the present, not the history being restated: they carry over.
+        clock = {k: a for k, a in self.engine.alerts.open.items() if k[0] not in EVENT_RULES}
+        if self._checkpoints:
+            start, saved = self._checkpoints[-1]
+            self.engine = pickle.loads(saved)  # noqa: S301 - our own snapshot, never external data
+        else:
+            start, self.engine = 0, Engine(self.rules)
+        self._apply(start, on_applied)
+        self.engine.alerts.open.update(clock)
+        return new, first[0]
+
+    def _apply(self, start: int, on_applied: Callable[[Accepted, list[Transition]], None] | None) -> None:
+        for i in range(start, len(self.log)):
+            e = self.log[i]
+            transitions = self.engine.apply(e)
+            if on_applied is not None:
+                on_applied(e, transitions)
+            done = i + 1
+            if done % self.checkpoint_every == 0 and (
+                not self._checkpoints or self._checkpoints[-1][0] < done
+            ):
+                self._checkpoints.append((done, pickle.dumps(self.engine, protocol=pickle.HIGHEST_PROTOCOL)))
+                del self._checkpoints[: -self.checkpoints_kept]
