@@ -182,7 +182,9 @@ def simulate(
 
 @app.command()
 def demo(
-    schools: Annotated[int, typer.Option(help="Schools to simulate (550 is a province).")] = 550,
+    schools: Annotated[
+        int, typer.Option(help="Schools to simulate (550 is a whole province: about 9 minutes here).")
+    ] = 150,
     seed: Annotated[int, typer.Option(help="Simulation seed.")] = 7,
     out_dir: Annotated[Path, typer.Option("--out", help="Where the report and events go.")] = Path(
         "out/demo"

@@ -38,17 +38,24 @@ class View:
     alerts: Counter[str] = field(default_factory=Counter)
     firing: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=10))
+    #: the Kafka watcher thread writes while the screen thread reads
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def take(self, t: dict[str, Any]) -> None:
         key = (t["rule"], t["school_id"], t["subject"])
-        self.alerts[t["transition"]] += 1
-        if t["transition"] == "resolved":
-            self.firing.pop(key, None)
-        else:
-            self.firing[key] = t
-        self.recent.appendleft(t)
+        with self.lock:
+            self.alerts[t["transition"]] += 1
+            if t["transition"] == "resolved":
+                self.firing.pop(key, None)
+            else:
+                self.firing[key] = t
+            self.recent.appendleft(t)
 
     def render(self) -> Group:
+        with self.lock:
+            return self._render()
+
+    def _render(self) -> Group:
         elapsed = max(time.monotonic() - self.started, 1e-6)
         head = Table.grid(padding=(0, 3))
         head.add_row(
@@ -125,7 +132,7 @@ def run_demo(
     out_dir.mkdir(parents=True, exist_ok=True)
     store = ROOT / "var" / "demo" / stamp / "store"
     env = dict(os.environ, DUALTRACK_TOPIC_PREFIX=f"demo-{stamp}", DUALTRACK_STORE_PATH=str(store),
-               DUALTRACK_SINK_BATCH_SIZE="2000", DUALTRACK_CLOCK_TICK_SECONDS="5")  # fmt: skip
+               DUALTRACK_SINK_BATCH_SIZE="2000", DUALTRACK_CLOCK_TICK_SECONDS="30")  # fmt: skip
     env.pop("DUALTRACK_CLICKHOUSE_URL", None)  # the demo uses the embedded store
     settings = Settings(topic_prefix=env["DUALTRACK_TOPIC_PREFIX"], store_path=store, clickhouse_url=None)
 

@@ -230,7 +230,8 @@ class Materializer:
         transitions = self.engine.tick(now)
         version = time.time_ns()
         self.store.insert("alert_transitions", [_transition_row(t, version) for t in transitions])
-        write_current(self.store, self.engine, now, version)
+        # the clock changes school status (certificate validity) and studios (inactivity), not teachers
+        write_current(self.store, self.engine, now, version, (set(), set(self.engine.province.studios)))
         return transitions
 
 
