@@ -35,6 +35,7 @@ class Simulator:
         self.start = datetime(start.year, start.month, start.day, 8, tzinfo=CST)
         self.end = self.start + timedelta(days=365 * years + years // 4)
         self._uuid = random.Random(seed + 1)
+        self.stale_school = ""
 
     def _id(self) -> str:
         return str(uuid.UUID(int=self._uuid.getrandbits(128), version=4))
@@ -172,7 +173,8 @@ class Simulator:
 
     def _noise(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         r = self.rnd
-        stale = {e["school_id"] for e in events[:1]}  # the first school stops reporting after a year
+        self.stale_school = events[0]["school_id"]  # this school stops reporting after a year
+        stale = {self.stale_school}
         cutoff = self._at(self.start + timedelta(days=365))
         out: list[dict[str, Any]] = []
         for e in events:

@@ -91,7 +91,7 @@ class Kafka(Service):
 
             admin = KafkaAdminClient(
                 bootstrap_servers=f"127.0.0.1:{self.settings.kafka_port}", request_timeout_ms=3000,
-                client_id="dualtrack-infra",
+                bootstrap_timeout_ms=3000, client_id="dualtrack-infra",
             )  # fmt: skip
             try:
                 admin.list_topics()
