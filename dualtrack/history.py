@@ -174,6 +174,8 @@ class Materializer:
         self.store = store
         self.rules = rules
         self.state = Incremental(rules)
+        #: school -> when its latest kept event arrived (the live feed_stale rule)
+        self.last_arrival: dict[str, datetime] = {}
 
     @property
     def engine(self) -> Engine:
@@ -187,6 +189,10 @@ class Materializer:
         """Rebuild from the events the store keeps (a restarted worker's recovery); returns their count."""
         events = load_events(self.store)
         self.state = Incremental(self.rules)
+        rows = self.store.query(
+            f"SELECT school_id, max(arrived_at) AS at FROM {self.store.table('events')} GROUP BY school_id"
+        )
+        self.last_arrival = {r["school_id"]: _as_utc(r["at"]) for r in rows}
         self._run(events, now or datetime.now(UTC), full=True)
         return len(events)
 
@@ -208,11 +214,13 @@ class Materializer:
         new, since = self.state.extend(events, collect)
         if not new:
             return []
+        if not full:
+            self.last_arrival.update((e.school_id, now) for e in new)
         # A restatement rewrites what happened from the late event on; events re-applied before it
         # (from the checkpoint) are unchanged and not written again.
         fresh = [(e, t, r) for e, t, r in applied if since is None or e.occurred_at >= since]
         found = [t for _, changed, _ in fresh for t in changed]
-        found += self.engine.tick(max(now, self.state.log[-1].occurred_at))
+        found += self.engine.tick(max(now, self.state.log[-1].occurred_at), self.last_arrival)
         rows = [_transition_row(t, version) for t in found]
         if full or since is not None:
             _write_transitions(self.store, rows, version, None if full else since)
@@ -227,12 +235,19 @@ class Materializer:
 
     def tick(self, now: datetime) -> list[Transition]:
         """Clock-driven rules at `now` (certificate expiry, studio inactivity), written to the store."""
-        transitions = self.engine.tick(now)
+        transitions = self.engine.tick(now, self.last_arrival)
         version = time.time_ns()
         self.store.insert("alert_transitions", [_transition_row(t, version) for t in transitions])
         # the clock changes school status (certificate validity) and studios (inactivity), not teachers
         write_current(self.store, self.engine, now, version, (set(), set(self.engine.province.studios)))
         return transitions
+
+
+def _as_utc(value: datetime | str) -> datetime:
+    """A DateTime('UTC') value as the backends return it (naive datetime or text) made aware."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _snapshot_rows(engine: Engine, e: Accepted) -> list[Row]:

@@ -16,6 +16,9 @@ from dualtrack.errors import InfraError
 from dualtrack.settings import Settings
 
 HERE = Path(__file__).resolve().parent
+#: services started by this process outlive their Popen objects on purpose; keeping them here stops
+#: Popen.__del__ from warning that a (deliberately) running child is being forgotten
+_STARTED: list[subprocess.Popen[bytes]] = []
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -126,6 +129,7 @@ class Service(abc.ABC):
             start_new_session=True, cwd=self.var,
         )  # fmt: skip
         log.close()
+        _STARTED.append(proc)
         self.pid_file.write_text(str(proc.pid))
         try:
             self._wait_ready(proc)

@@ -126,6 +126,25 @@ def clock_alerts(
     return out
 
 
+def feed_stale_alerts(
+    province: Province, rules: Rules, at: datetime, last_arrival: dict[str, datetime]
+) -> dict[AlertKey, Alert]:
+    """Registered schools that sent nothing for `feed_stale_days`, measured on arrival time (live only).
+
+    value: whole days since the school's last event arrived; threshold: the configured days."""
+    out: dict[AlertKey, Alert] = {}
+    limit = rules.feed_stale_days
+    for sid, arrived in last_arrival.items():
+        school = province.schools.get(sid)
+        if school is None or not school.registered:
+            continue
+        silent = at - arrived
+        if silent.days >= limit and silent.total_seconds() > limit * 86_400:
+            a = Alert("feed_stale", sid, "", "warning", Fraction(silent.days), Fraction(limit))
+            out[a.key] = a
+    return out
+
+
 def _certificate_alerts(province: Province, rules: Rules, school_id: str, day: object) -> list[Alert]:
     alerts = []
     for tid in province.teachers_at.get(school_id, ()):

@@ -16,12 +16,14 @@ from fractions import Fraction
 from rules.alerts import (
     CLOCK_RULES,
     EVENT_RULES,
+    LIVE_RULES,
     Alert,
     AlertBook,
     AlertKey,
     Transition,
     clock_alerts,
     event_alerts,
+    feed_stale_alerts,
 )
 from rules.indicators import (
     Indicators,
@@ -66,10 +68,15 @@ class Engine:
                 current |= event_alerts(staffing(self.province, self.rules, school), self.rules)
         return self.alerts.reconcile(current, scope, event.occurred_at, (event.event_id,))
 
-    def tick(self, at: datetime) -> list[Transition]:
-        """Bring the clock-driven alerts in line with time `at` (the stream calls this on a timer)."""
+    def tick(self, at: datetime, last_arrival: dict[str, datetime] | None = None) -> list[Transition]:
+        """Bring the clock-driven alerts in line with time `at` (the stream calls this on a timer).
+        With `last_arrival` (school -> when its latest event arrived) the live `feed_stale` rule too."""
         current = clock_alerts(self.province, self.rules, at, (s.indicators for s in self.schools(at)))
         scope = set(current) | self.alerts.keys(CLOCK_RULES)
+        if last_arrival is not None:
+            stale = feed_stale_alerts(self.province, self.rules, at, last_arrival)
+            current |= stale
+            scope |= set(stale) | self.alerts.keys(LIVE_RULES)
         return self.alerts.reconcile(current, scope, at)
 
     def schools(self, at: datetime) -> list[SchoolStatus]:
