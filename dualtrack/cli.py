@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -198,6 +199,51 @@ def demo(
     from dualtrack.demo import run_demo
 
     raise typer.Exit(run_demo(schools, seed, out_dir, keep_running, idle, out))
+
+
+@app.command("import-roster")
+def import_roster(
+    csv_file: Annotated[Path, typer.Argument(help="The HR office's CSV export (UTF-8 or GBK).", exists=True)],
+    school: Annotated[str, typer.Option("--school", help="The school the roster belongs to.")],
+    as_of: Annotated[str, typer.Option("--as-of", help="The roster's date, YYYY-MM-DD.")],
+    store: StoreOpt = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the events to this JSON-lines file, not to Kafka."),
+    ] = None,
+) -> None:
+    """Turn a school's roster into the events that explain how it differs from the school's state."""
+    from datetime import date as date_
+
+    from dualtrack.history import load_events
+    from dualtrack.roster import diff, read_roster, roster_time
+    from rules.engine import fold
+    from sinks import open_store
+
+    try:
+        day = date_.fromisoformat(as_of)
+    except ValueError:
+        raise typer.BadParameter(f"--as-of {as_of!r} is not a date YYYY-MM-DD") from None
+    settings = Settings()
+    secret = settings.producer_secret.get_secret_value() if settings.producer_secret else None
+    rows = read_roster(csv_file, secret)
+    at = roster_time(day)  # the state the roster is compared with: everything up to its date
+    with open_store(settings, path=store) as st:
+        province = fold(load_events(st, until=at), _rules(settings), at).province
+    events = diff(province, school, rows, day)
+    if output is not None:
+        output.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events), encoding="utf-8")
+    elif events:
+        from streams.producer import EventProducer
+
+        with EventProducer(settings) as producer:
+            for e in events:
+                producer.send(e)
+    kinds = (
+        ", ".join(f"{n} {k}" for k, n in sorted(Counter(e["event_type"] for e in events).items())) or "none"
+    )
+    out.print(f"{len(rows)} roster rows for {school}: {len(events)} events ({kinds})"
+              + (f" written to {output}" if output else " sent" if events else ""))  # fmt: skip
 
 
 # --- db --------------------------------------------------------------------------------------------------
