@@ -231,6 +231,12 @@ def import_roster(
     with open_store(settings, path=store) as st:
         province = fold(load_events(st, until=at), _rules(settings), at).province
     events = diff(province, school, rows, day)
+    from schemas.validation import Rejected, validate
+
+    bad = [(e, r) for e in events if isinstance(r := validate(json.dumps(e)), Rejected)]
+    if bad:  # nothing is sent for a roster with an invalid cell
+        details = "; ".join(f"{e['payload'].get('teacher_id', '')}: {r.message}" for e, r in bad[:5])
+        raise DualtrackError(f"{len(bad)} roster rows give invalid events, nothing sent: {details}")
     if output is not None:
         output.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events), encoding="utf-8")
     elif events:

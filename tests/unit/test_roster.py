@@ -97,3 +97,16 @@ def test_unreadable_rosters_name_the_problem(tmp_path: Path) -> None:
     bad.write_text("name,degree\nX,bachelor\n")
     with pytest.raises(RosterError, match="teacher_id"):
         read_roster(bad, secret=None)
+
+
+def test_an_invalid_cell_sends_nothing(tmp_path: Path) -> None:
+    store = _seed_store(tmp_path)
+    roster = tmp_path / "r.csv"
+    roster.write_text(
+        "teacher_id,employment,course_type,title,degree\nT-new,contract,general,none,bachelor\n"
+    )
+    out = tmp_path / "events.jsonl"
+    result = runner.invoke(app, ["import-roster", str(roster), "--school", "S1", "--as-of", "2025-03-01",
+                                 "--store", str(store), "--output", str(out)])  # fmt: skip
+    assert result.exit_code != 0 and not out.exists()
+    assert "employment" in str(result.exception)
