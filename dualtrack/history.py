@@ -216,17 +216,16 @@ class Materializer:
             return []
         if not full:
             self.last_arrival.update((e.school_id, now) for e in new)
-        # A restatement rewrites what happened from the late event on; events re-applied before it
-        # (from the checkpoint) are unchanged and not written again.
-        fresh = [(e, t, r) for e, t, r in applied if since is None or e.occurred_at >= since]
-        found = [t for _, changed, _ in fresh for t in changed]
+        # `applied` holds only what happened from the earliest new event on: a restatement rewrites
+        # that, and events re-applied before it (from the checkpoint) are unchanged.
+        found = [t for _, changed, _ in applied for t in changed]
         found += self.engine.tick(max(now, self.state.log[-1].occurred_at), self.last_arrival)
         rows = [_transition_row(t, version) for t in found]
         if full or since is not None:
             _write_transitions(self.store, rows, version, None if full else since)
         else:
             self.store.insert("alert_transitions", rows)
-        snapshots = [row for _, _, snap in fresh for row in snap]
+        snapshots = [row for _, _, snap in applied for row in snap]
         for row in snapshots:
             row["version"] = version
         self.store.insert("school_snapshots", snapshots)
@@ -278,7 +277,7 @@ def _write_transitions(store: Store, rows: list[Row], version: int, since: datet
     fresh = {tuple(r[k] for k in key) for r in rows}
     # clock-driven transitions are about the present and are never restated (only event-driven ones)
     rules = ", ".join(f"'{r}'" for r in EVENT_RULES)
-    where = f"WHERE rule IN ({rules}) AND at_us >= {micros(since)}" if since is not None else ""
+    where = f"WHERE rule IN ({rules})" + (f" AND at_us >= {micros(since)}" if since is not None else "")
     stored = store.query(
         f"SELECT rule, school_id, subject, at_us, transition, argMax(retracted, version) AS retracted "
         f"FROM {store.table('alert_transitions')} {where} "
