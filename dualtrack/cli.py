@@ -252,6 +252,46 @@ def import_roster(
               + (f" written to {output}" if output else " sent" if events else ""))  # fmt: skip
 
 
+@dashboards_app.command("build")
+def dashboards_build(
+    directory: Annotated[Path, typer.Argument(help="Folder for the dashboard JSON files.")],
+    alerts: Annotated[Path | None, typer.Option(help="Folder for alert-rules.yaml (default: DIR).")] = None,
+) -> None:
+    """Write the seven dashboards and the alert rules' provisioning file."""
+    from dashboards.catalog import build_all
+
+    files = build_all(directory, _rules(Settings()), alerts)
+    out.print(f"wrote {len(files)} files to {directory}: " + ", ".join(f.name for f in files))
+
+
+@dashboards_app.command("publish")
+def dashboards_publish(
+    url: Annotated[str, typer.Option(help="Grafana's URL, e.g. http://127.0.0.1:3000")],
+    token: Annotated[str, typer.Option(help="A service account token.", envvar="GRAFANA_TOKEN")],
+    clickhouse_host: Annotated[
+        str, typer.Option(help="ClickHouse host as Grafana reaches it.")
+    ] = "clickhouse",
+    clickhouse_port: Annotated[
+        int, typer.Option(help="ClickHouse native port as Grafana reaches it.")
+    ] = 9000,
+    database: Annotated[str, typer.Option(help="The dualtrack database.")] = "dualtrack",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; write nothing.")] = False,
+) -> None:
+    """Push the folder, datasource, dashboards and alert rules to Grafana (idempotent)."""
+    from grafana_client import GrafanaApi
+
+    from dashboards.publish import publish
+
+    api = GrafanaApi.from_url(url, credential=token)
+    steps = publish(api, _rules(Settings()), clickhouse_host, clickhouse_port, database, dry_run=dry_run)
+    for s in steps:
+        out.print(
+            f"{'would ' if dry_run and s.action != 'unchanged' else ''}{s.action:<9} {s.kind:<11} {s.uid}"
+        )
+    changed = sum(s.action != "unchanged" for s in steps)
+    out.print(f"{changed} change(s){' planned' if dry_run else ''}, {len(steps) - changed} unchanged")
+
+
 # --- db --------------------------------------------------------------------------------------------------
 
 

@@ -166,6 +166,9 @@ class Service(abc.ABC):
             return f"{self.name} not started by dualtrack; nothing to stop"
         self._kill(pid)
         self.pid_file.unlink(missing_ok=True)
+        for proc in [p for p in _STARTED if p.pid == pid]:
+            proc.poll()  # already reaped: this records its exit, so nothing warns about it later
+            _STARTED.remove(proc)
         return f"{self.name} stopped (pid {pid})"
 
     @staticmethod

@@ -1,0 +1,94 @@
+"""Dashboards as code: the generated JSON model, and every panel's SQL on chDB over the example."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dashboards.catalog import DASHBOARDS, build_all
+from dashboards.macros import expand
+from dashboards.model import DATASOURCE
+from dualtrack.replay import replay
+from rules.limits import load_rules
+from sinks.embedded import EmbeddedStore
+from tests.dashboard_cases import END, MAY_BE_EMPTY, START, cases, check
+from tests.helpers import example
+
+CASES = cases()
+
+
+def test_build_writes_seven_dashboards_and_the_alert_rules(tmp_path: Path) -> None:
+    files = build_all(tmp_path)
+    names = sorted(f.name for f in files)
+    assert len([n for n in names if n.endswith(".json")]) == 7 and "alert-rules.yaml" in names
+    titles = {json.loads(f.read_text())["title"] for f in files if f.suffix == ".json"}
+    assert titles == {"Province overview", "Staffing ratios", "Dual-teacher workforce", "Degree upgrades",
+                      "Skill-master studios", "School detail", "Pipeline health"}  # fmt: skip
+    groups = yaml.safe_load((tmp_path / "alert-rules.yaml").read_text())["groups"]
+    rules = groups[0]["rules"]
+    assert {r["labels"]["rule"] for r in rules} >= {"ratio_shortfall", "dual_share_below_target"}
+    for r in rules:
+        assert r["condition"] == "C" and [d["refId"] for d in r["data"]] == ["A", "B", "C"]
+        assert r["data"][1]["datasourceUid"] == r["data"][2]["datasourceUid"] == "__expr__"
+        assert "school_id, city, level" in r["data"][0]["model"]["rawSql"]  # labels for routing
+
+
+@pytest.mark.parametrize("dashboard", DASHBOARDS, ids=lambda d: d.uid)
+def test_dashboard_json_follows_grafanas_model(dashboard) -> None:  # type: ignore[no-untyped-def]
+    model = json.loads(json.dumps(dashboard.to_json()))
+    assert model["uid"] == dashboard.uid and model["schemaVersion"] >= 36
+    assert {v["name"] for v in model["templating"]["list"]} == {"circle", "city", "level", "school"}
+    ids = [p["id"] for p in model["panels"]]
+    assert len(ids) == len(set(ids))
+    for p in model["panels"]:
+        g = p["gridPos"]
+        assert g["x"] >= 0 and g["x"] + g["w"] <= 24 and g["h"] > 0
+        assert p["datasource"] == DATASOURCE
+        [t] = p["targets"]
+        assert t["editorType"] == "sql" and t["format"] in (0, 1) and t["rawSql"]
+        assert (t["format"] == 0) == (p["type"] == "timeseries")
+        assert "dualtrack." not in t["rawSql"]  # tables come from the datasource's default database
+
+
+def test_macros_expand_like_the_plugin() -> None:
+    sql = ("SELECT 1 WHERE $__timeFilter(at) AND $__conditionalAll(city IN (${city:singlequote}), $city) "
+           "AND $__conditionalAll(level IN (${level:singlequote}), $level) AND x = $__interval_s")  # fmt: skip
+    out = expand(sql, {"city": ["qingdao", "o'x"], "level": "$__all"}, START, END, 0)
+    assert f"at >= toDateTime({int(START.timestamp())}) AND at <= toDateTime({int(END.timestamp())})" in out
+    assert "city IN ('qingdao','o\\'x')" in out and "AND 1=1 AND" in out and out.endswith("x = 1")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    with EmbeddedStore(tmp_path_factory.mktemp("dash")) as st:
+        replay(st, [example("province-small.jsonl")], load_rules())
+        st.execute(f"USE {st.database}")  # Grafana's datasource sets the default database
+        yield st
+
+
+@pytest.mark.parametrize(("title", "sql", "columns"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_panel_sql_runs_on_chdb_with_its_columns(store: EmbeddedStore, title: str, sql: str, columns) -> None:  # type: ignore[no-untyped-def]
+    result = store._run(f"SELECT * FROM ({sql}) LIMIT 100", "JSONCompactEachRowWithNamesAndTypes")
+    lines = result.bytes().decode().splitlines()
+    names, types = json.loads(lines[0]), json.loads(lines[1])
+    check(list(zip(names, types, strict=True)), columns)
+    rows = lines[2:]
+    if title not in MAY_BE_EMPTY and "SD0002" not in sql:
+        assert rows, f"{title}: no rows over the example province"
+
+
+def test_committed_provisioning_and_docs_are_in_step_with_the_code(tmp_path: Path) -> None:
+    """infra/grafana (used by docker-compose) and docs/dashboards.md are generated; regenerate with
+    `dualtrack dashboards build infra/grafana/dashboards --alerts infra/grafana/provisioning/alerting`."""
+    from dashboards.catalog import markdown
+    from tests.helpers import ROOT
+
+    build_all(tmp_path / "d", alerts_directory=tmp_path / "a")
+    for f in (tmp_path / "d").iterdir():
+        assert (ROOT / "infra/grafana/dashboards" / f.name).read_text() == f.read_text(), f.name
+    committed = ROOT / "infra/grafana/provisioning/alerting/alert-rules.yaml"
+    assert committed.read_text() == (tmp_path / "a" / "alert-rules.yaml").read_text()
+    assert (ROOT / "docs" / "dashboards.md").read_text() == markdown() + "\n"
