@@ -165,20 +165,56 @@ def produce(
 
 @app.command()
 def simulate(
-    output: Annotated[Path, typer.Argument(help="JSON-lines file to write.")],
+    output: Annotated[
+        Path | None, typer.Argument(help="JSON-lines file to write (omit with --kafka).")
+    ] = None,
     schools: Annotated[int | None, typer.Option(help="Number of schools (overrides --scale).")] = None,
     scale: Annotated[
         str, typer.Option(help="province (about 550 schools) or national (about 11,000).")
     ] = "province",
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same events.")] = 7,
+    years: Annotated[int, typer.Option(help="Years of history, ending today.")] = 3,
+    kafka: Annotated[
+        bool, typer.Option("--kafka", help="Produce to the intake topic instead of a file.")
+    ] = False,
+    rate: Annotated[
+        float | None, typer.Option(help="With --kafka: events per second (history plays in compressed time).")
+    ] = None,
 ) -> None:
-    """Write a deterministic simulated province (several years of HR events, with noise)."""
+    """A deterministic simulated province: several years of HR events, with realistic noise."""
+    import time as time_
+    from datetime import date as date_
+
     from dualtrack.simulate import SCALES, Simulator, write_jsonl
 
     if schools is None and scale not in SCALES:
         raise typer.BadParameter(f"--scale must be one of {sorted(SCALES)}")
-    n = write_jsonl(Simulator(schools or SCALES[scale], seed).events(), str(output))
-    out.print(f"wrote {n} events to {output}")
+    if (output is None) == (not kafka):
+        raise typer.BadParameter("give an OUTPUT file or --kafka (one of them)")
+    today = datetime.now(UTC).date()
+    sim = Simulator(
+        schools or SCALES[scale], seed, start=date_(today.year - years, today.month, 1), years=years
+    )
+    events = sim.events()
+    if output is not None:
+        out.print(f"wrote {write_jsonl(events, str(output))} events to {output}")
+        return
+    from streams.producer import EventProducer
+    from streams.topics import ensure_topics
+
+    settings = Settings()
+    ensure_topics(settings)
+    started = time_.monotonic()
+    with EventProducer(settings) as producer:
+        for n, e in enumerate(events, 1):
+            producer.send_raw(json.dumps(e, ensure_ascii=False).encode(), key=e.get("school_id", ""))
+            if rate:  # pace the stream: event n leaves no earlier than n / rate seconds after the start
+                ahead = n / rate - (time_.monotonic() - started)
+                if ahead > 0:
+                    time_.sleep(ahead)
+    out.print(
+        f"sent {len(events)} events to {settings.topic('intake')} in {time_.monotonic() - started:.1f}s"
+    )
 
 
 @app.command()

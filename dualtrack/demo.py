@@ -204,6 +204,9 @@ def _finish(store: Path, out_dir: Path, console: Console) -> int:
         report = report_from_store(st, rules, datetime.now(UTC))
     (out_dir / "report.json").write_text(to_json(report) + "\n", encoding="utf-8")
     (out_dir / "report.html").write_text(to_html(report, rules), encoding="utf-8")
+    from dashboards.catalog import build_all
+
+    build_all(out_dir / "grafana", rules)
     p = report["province"]
     worst = sorted(report["schools"], key=lambda s: -(s["student_teacher_ratio"] or 0))[:15]
     shortfalls = [a for a in report["alerts"] if a["rule"] == "ratio_shortfall"][:15]
@@ -212,6 +215,7 @@ def _finish(store: Path, out_dir: Path, console: Console) -> int:
         f"\n[b]{counts['events']}[/] events kept, [b]{counts['dead_letters']}[/] dead-lettered; "
         f"{p['schools']} schools, {p['studios_active']} active studios (target {p['studios_target']}), "
         f"{p['green_share'] * 100:.1f}% of schools meet every indicator.\n"
-        f"report: {out_dir / 'report.html'} and {out_dir / 'report.json'}\nstore: {store}"
+        f"report: {out_dir / 'report.html'} and {out_dir / 'report.json'}\n"
+        f"Grafana dashboards and alert rules: {out_dir / 'grafana'}\nstore: {store}"
     )
     return 0
