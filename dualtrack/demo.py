@@ -99,6 +99,7 @@ class View:
 def _lag_watch(settings: Settings, group: str, view: View, stop: threading.Event) -> None:
     from kafka import KafkaConsumer, TopicPartition
     from kafka.admin import KafkaAdminClient
+    from kafka.errors import KafkaError
 
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="dualtrack-demo")
     consumer = KafkaConsumer(
@@ -109,10 +110,14 @@ def _lag_watch(settings: Settings, group: str, view: View, stop: threading.Event
     intake = settings.topic("intake")
     try:
         while not stop.is_set():
-            for records in consumer.poll(timeout_ms=300, max_records=2000).values():
-                for r in records:
-                    view.take(r.value)
-            offsets = admin.list_group_offsets({group: None}).get(group, {})
+            try:
+                for records in consumer.poll(timeout_ms=300, max_records=2000).values():
+                    for r in records:
+                        view.take(r.value)
+                offsets = admin.list_group_offsets({group: None}).get(group, {})
+            except KafkaError:  # e.g. the group's coordinator is not ready on a fresh broker: retry
+                time.sleep(0.5)
+                continue
             view.consumed = sum(
                 o.offset for tp, o in offsets.items() if isinstance(tp, TopicPartition) and tp.topic == intake
             )
@@ -174,6 +179,7 @@ def run_demo(
             live.update(view.render())
         stop.set()
         watcher.join(timeout=5)
+        _save_view(view, out_dir / "live-view.svg")
         if worker.returncode != 0:
             console.print(f"[red]the worker exited with {worker.returncode}; see {out_dir / 'worker.log'}[/]")
             return 1
@@ -188,6 +194,18 @@ def run_demo(
             worker.wait(timeout=60)
         if started_kafka:
             console.print(f"[b]Kafka:[/] {kafka.down()}")
+
+
+def _save_view(view: View, path: Path) -> None:
+    """The live view's last frame as SVG (for the README and for a record of the run)."""
+    import io
+
+    recorder = Console(record=True, width=130, file=io.StringIO())
+    recorder.print(view.render())
+    recorder.save_svg(str(path), title="dualtrack demo")
+    with view.lock:
+        counts = {"produced": view.produced, "consumed": view.consumed, **view.alerts}
+    path.with_suffix(".json").write_text(json.dumps(counts) + "\n", encoding="utf-8")
 
 
 def _finish(store: Path, out_dir: Path, console: Console) -> int:
