@@ -57,6 +57,10 @@ class Runtime:
             self._materializer = Materializer(self.store, self.rules)
         return self._materializer
 
+    def busy(self) -> bool:
+        """Whether store work (a batch or a clock tick) is in progress."""
+        return self._lock.locked()
+
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking store work in a thread, one call at a time (chDB is single-writer)."""
         async with self._lock:

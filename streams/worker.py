@@ -64,6 +64,7 @@ def run_worker(exit_when_idle: float | None = None, loglevel: str = "warning") -
             now = time.monotonic()
             if (
                 not runtime.ready.is_set()
+                or runtime.busy()  # a batch or a clock tick is still being written
                 or now - max(started, runtime.counters.last_activity) < exit_when_idle
             ):
                 return

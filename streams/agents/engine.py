@@ -57,5 +57,10 @@ async def engine(stream: Any) -> None:
 @app.timer(interval=runtime.settings.clock_tick_seconds)
 async def clock() -> None:
     """Clock-driven rules (certificate expiry, studio inactivity) fire with no event."""
-    if runtime.ready.is_set():
-        await publish(await runtime.run(runtime.materializer.tick, datetime.now(UTC)))
+    if not runtime.ready.is_set():
+        return
+    transitions = await runtime.run(runtime.materializer.tick, datetime.now(UTC))
+    runtime.counters.touch()
+    if app.should_stop:  # stopping: the tick is in the store; the restarted worker publishes again
+        return
+    await publish(transitions)
