@@ -219,7 +219,7 @@ class Materializer:
         # `applied` holds only what happened from the earliest new event on: a restatement rewrites
         # that, and events re-applied before it (from the checkpoint) are unchanged.
         found = [t for _, changed, _ in applied for t in changed]
-        found += self.engine.tick(max(now, self.state.log[-1].occurred_at), self.last_arrival)
+        found += self.engine.tick(now, self.last_arrival)
         rows = [_transition_row(t, version) for t in found]
         if full or since is not None:
             _write_transitions(self.store, rows, version, None if full else since)

@@ -55,8 +55,14 @@ class Simulator:
     def events(self) -> list[dict[str, Any]]:
         """Every event of the simulation, in emission order (mostly time order, some late)."""
         out: list[dict[str, Any]] = []
+        end = self.end.timestamp()
         for n in range(self.n_schools):
-            out.extend(self._school(f"SD{n:05d}", n))
+            # nothing after the simulation's end (today, in the demo): no events from the future
+            out.extend(
+                e
+                for e in self._school(f"SD{n:05d}", n)
+                if datetime.fromisoformat(e["occurred_at"]).timestamp() <= end
+            )
         out.sort(key=lambda e: e["emitted_at"])
         return self._noise(out)
 
