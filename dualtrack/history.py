@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from rules.alerts import EVENT_RULES, Alert, Transition
 from rules.engine import Engine, Incremental, ordered
-from rules.indicators import staffing, studio_reasons
+from rules.indicators import Indicators, studio_reasons
 from rules.limits import Rules
 from rules.report import rounded
 from rules.state import Studio
@@ -250,12 +250,11 @@ def _as_utc(value: datetime | str) -> datetime:
 
 
 def _snapshot_rows(engine: Engine, e: Accepted) -> list[Row]:
-    return [_snapshot_row(engine, sid, e) for sid in sorted(engine.last_affected)]
+    return [_snapshot_row(engine, sid, ind, e) for sid, ind in engine.last_affected.items()]
 
 
-def _snapshot_row(engine: Engine, sid: str, e: Accepted) -> Row:
+def _snapshot_row(engine: Engine, sid: str, ind: Indicators, e: Accepted) -> Row:
     school = engine.province.schools[sid]
-    ind = staffing(engine.province, engine.rules, school)
     limit = engine.rules.limits["student_teacher_ratio"].for_level(school.level)
     return {
         "school_id": sid, "at": e.occurred_at, "at_us": micros(e.occurred_at), "event_id": e.event_id,

@@ -51,21 +51,23 @@ class Engine:
         self.rules = rules
         self.province = Province()
         self.alerts = AlertBook(rules.version)
-        #: the schools whose staffing the last applied event changed (for snapshots)
-        self.last_affected: set[str] = set()
+        #: the staffing indicators of the schools the last applied event changed (for snapshots)
+        self.last_affected: dict[str, Indicators] = {}
 
     def apply(self, event: Accepted) -> list[Transition]:
         """Apply the next event in order; returns the event-driven alert transitions it causes."""
-        affected = self.last_affected = self.province.apply(event)
+        affected = self.province.apply(event)
+        self.last_affected = {
+            sid: staffing(self.province, self.rules, self.province.schools[sid]) for sid in sorted(affected)
+        }
         if not affected:
             return []
         current: dict[AlertKey, Alert] = {}
         scope: set[AlertKey] = set()
-        for sid in affected:
+        for sid, ind in self.last_affected.items():
             scope |= {(rule, sid, "") for rule in EVENT_RULES}
-            school = self.province.schools.get(sid)
-            if school is not None and school.registered:
-                current |= event_alerts(staffing(self.province, self.rules, school), self.rules)
+            if self.province.schools[sid].registered:
+                current |= event_alerts(ind, self.rules)
         return self.alerts.reconcile(current, scope, event.occurred_at, (event.event_id,))
 
     def tick(self, at: datetime, last_arrival: dict[str, datetime] | None = None) -> list[Transition]:
