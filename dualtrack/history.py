@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -66,13 +66,15 @@ class Deduplicator:
     """DOMAIN.md's duplicate rule: the first copy of an event_id is kept; an identical later copy is a
     duplicate; a later copy with other content is dead-lettered as a conflicting duplicate."""
 
-    def __init__(self, kept: dict[str, str] | None = None) -> None:
-        self.kept: dict[str, str] = dict(kept or {})  # event_id -> content hash
+    def __init__(self, kept: MutableMapping[str, str] | None = None) -> None:
+        #: event_id -> content hash of the first copy; updated in place (the stream passes its
+        #: changelog-backed Faust table, replay a dict loaded from the store)
+        self.kept: MutableMapping[str, str] = kept if kept is not None else {}
 
     def check(self, e: Accepted) -> Literal["new", "duplicate"] | Rejected:
         digest = content_hash(e.content)
         first = self.kept.get(e.event_id)
-        if first is None:
+        if not first:
             self.kept[e.event_id] = digest
             return "new"
         if first == digest:

@@ -62,8 +62,3 @@ class Settings(BaseSettings):
     def topic(self, name: str) -> str:
         """The full topic name for one of the app's topics."""
         return f"{self.topic_prefix}.{name}"
-
-
-def get_settings() -> Settings:
-    """Settings from the environment (a new object each time, so tests can change the environment)."""
-    return Settings()

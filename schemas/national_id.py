@@ -45,8 +45,3 @@ def _strings(value: Any) -> Iterator[str]:
 def carries_national_id(obj: Any) -> bool:
     """Whether any string, key or integer inside a decoded JSON value holds a national ID number."""
     return any(find_national_id(s) is not None for s in _strings(obj))
-
-
-def mask(national_id: str) -> str:
-    """A form safe for logs and error messages: the region code and the check character only."""
-    return national_id[:6] + "*" * 11 + national_id[17:]
