@@ -1,5 +1,5 @@
-"""Grafana dashboards and alert rules as code, on the official ClickHouse datasource plugin."""
+"""Grafana dashboards and alert rules as code, for the ClickHouse datasource plugin."""
 
-from dashboards.catalog import DASHBOARDS, build_all
+from dashboards.catalog import build_all, dashboards
 
-__all__ = ["DASHBOARDS", "build_all"]
+__all__ = ["build_all", "dashboards"]

@@ -1,4 +1,4 @@
-"""Grafana alert rules (file provisioning and API) for the DOMAIN.md rules that fit a query: one alert
+"""Grafana alert rules (file provisioning and API) for the rules of docs/domain.md that fit a query: one alert
 instance per school, labelled with school, city and level for routing through contact points."""
 
 from __future__ import annotations

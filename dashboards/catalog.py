@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from dashboards.model import Column, Dashboard, Panel, Variable
-from rules.limits import Rules, load_rules
+from rules.limits import Rules
 
 S: Literal["string"] = "string"
 N: Literal["number"] = "number"
@@ -48,7 +48,7 @@ def limit_sql(rules: Rules, indicator: str) -> str:
     by_level = rules.limits[indicator].by_level
     if not by_level:
         return "CAST(NULL AS Nullable(Float64))"
-    cases = ", ".join(f"level = '{lvl.value}', {float(v)}" for lvl, v in by_level.items())
+    cases = ", ".join(f"level = '{lvl}', {float(v)}" for lvl, v in by_level.items())
     return f"multiIf({cases}, NULL)"
 
 
@@ -194,17 +194,11 @@ def dashboards(rules: Rules) -> tuple[Dashboard, ...]:
     return (province, ratios, dual_ds, degrees, studio_ds, school, pipeline)
 
 
-DASHBOARDS = dashboards(load_rules())
-
-
-def build_all(
-    directory: Path, rules: Rules | None = None, alerts_directory: Path | None = None
-) -> list[Path]:
+def build_all(directory: Path, rules: Rules, alerts_directory: Path | None = None) -> list[Path]:
     """Write every dashboard's JSON into `directory`, and the alert rules' provisioning file into
     `alerts_directory` (default: the same folder)."""
     from dashboards.alerting import alert_rules_provisioning
 
-    rules = rules or load_rules()
     directory.mkdir(parents=True, exist_ok=True)
     alerts_directory = alerts_directory or directory
     alerts_directory.mkdir(parents=True, exist_ok=True)
@@ -216,11 +210,10 @@ def build_all(
     return [*files, alert_rules_provisioning(alerts_directory, rules)]
 
 
-def markdown(rules: Rules | None = None) -> str:
+def markdown(rules: Rules) -> str:
     """docs/dashboards.md: every dashboard, panel and alert rule with the query it runs."""
     from dashboards.alerting import alert_rules
 
-    rules = rules or load_rules()
     out = ["# Dashboards and alert rules", "",
            "Generated from `dashboards/catalog.py` and `dashboards/alerting.py` (a test keeps this page in step).",
            "Every query runs on ClickHouse 18.16 and current releases through the official plugin",
@@ -240,5 +233,5 @@ def markdown(rules: Rules | None = None) -> str:
     return "\n".join(out)
 
 
-def all_panels(rules: Rules | None = None) -> list[tuple[Dashboard, Panel]]:
-    return [(d, p) for d in dashboards(rules or load_rules()) for p in d.panels]
+def all_panels(rules: Rules) -> list[tuple[Dashboard, Panel]]:
+    return [(d, p) for d in dashboards(rules) for p in d.panels]

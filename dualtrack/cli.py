@@ -12,9 +12,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from dualtrack.errors import DualtrackError
 from dualtrack.settings import Settings
+from schemas.national_id import mask_text
 
 app = typer.Typer(
     help="dualtrack: track dual-teacher certificates, degree upgrades and skill-master studios.",
@@ -31,8 +33,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(schema_app, name="schema")
 app.add_typer(dashboards_app, name="dashboards")
 
-out = Console()
-err = Console(stderr=True)
+# Data (school ids, names, messages) is printed as it is: never read as rich markup or emoji codes.
+out = Console(markup=False, emoji=False, highlight=False)
+err = Console(stderr=True, markup=False, emoji=False, highlight=False)
 
 StoreOpt = Annotated[
     Path | None,
@@ -91,7 +94,8 @@ def replay(
         print(json.dumps(counts.as_dict()))
     else:
         out.print(
-            f"applied {counts.applied}, duplicates {counts.duplicates}, dead-lettered {counts.dead_lettered}"
+            f"{counts.lines} lines: applied {counts.applied}, duplicates {counts.duplicates}, "
+            f"dead-lettered {counts.dead_lettered}, blank {counts.blank}"
         )
 
 
@@ -104,18 +108,23 @@ def report(
     fmt: Annotated[ReportFormat, typer.Option("--format", help="json, table or html.")] = ReportFormat.table,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
 ) -> None:
-    """The staffing report at a time T, computed from the event log (DOMAIN.md section 7)."""
+    """The staffing report at a time T, computed from the event log (docs/domain.md section 10)."""
     from dualtrack.reporting import report_from_store, to_html, to_json, to_table
     from sinks import open_store
 
     settings = Settings()
     t = _parse_time(as_of)
+    if output is not None and not output.parent.is_dir():  # say so before the work, not after
+        raise DualtrackError(f"cannot write {output}: the folder {output.parent} does not exist")
     rules = _rules(settings)
     with open_store(settings, path=store) as st:
         data = report_from_store(st, rules, t)
     if fmt is ReportFormat.table:
-        console = Console(file=open(output, "w", encoding="utf-8"), width=160) if output else out  # noqa: SIM115
-        console.print(to_table(data))
+        if output is None:
+            out.print(to_table(data))
+            return
+        with open(output, "w", encoding="utf-8") as fh:
+            Console(file=fh, width=160, markup=False, emoji=False, highlight=False).print(to_table(data))
         return
     text = to_json(data) if fmt is ReportFormat.json else to_html(data, rules)
     if output:
@@ -143,7 +152,7 @@ def worker(
     """Run the stream processors (validation, duplicates, engine, dead letters, notifier)."""
     from streams.worker import run_worker
 
-    run_worker(exit_when_idle, loglevel)
+    run_worker(Settings(), exit_when_idle, loglevel)
 
 
 @app.command()
@@ -168,12 +177,14 @@ def simulate(
     output: Annotated[
         Path | None, typer.Argument(help="JSON-lines file to write (omit with --kafka).")
     ] = None,
-    schools: Annotated[int | None, typer.Option(help="Number of schools (overrides --scale).")] = None,
+    schools: Annotated[
+        int | None, typer.Option(min=1, help="Number of schools, at least 1 (overrides --scale).")
+    ] = None,
     scale: Annotated[
         str, typer.Option(help="province (about 550 schools) or national (about 11,000).")
     ] = "province",
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same events.")] = 7,
-    years: Annotated[int, typer.Option(help="Years of history, ending today.")] = 3,
+    years: Annotated[int, typer.Option(min=1, max=50, help="Years of history, ending today (1-50).")] = 3,
     kafka: Annotated[
         bool, typer.Option("--kafka", help="Produce to the intake topic instead of a file.")
     ] = False,
@@ -193,7 +204,10 @@ def simulate(
         raise typer.BadParameter("give an OUTPUT file or --kafka (one of them)")
     today = datetime.now(UTC).date()
     sim = Simulator(
-        schools or SCALES[scale], seed, start=date_(today.year - years, today.month, 1), years=years
+        schools if schools is not None else SCALES[scale],
+        seed,
+        start=date_(today.year - years, today.month, 1),
+        years=years,
     )
     events = sim.events()
     if output is not None:
@@ -220,7 +234,7 @@ def simulate(
 @app.command()
 def demo(
     schools: Annotated[
-        int, typer.Option(help="Schools to simulate (550 is a whole province: about 9 minutes here).")
+        int, typer.Option(min=1, help="Schools to simulate (550 is a whole province: about 9 minutes here).")
     ] = 150,
     seed: Annotated[int, typer.Option(help="Simulation seed.")] = 7,
     out_dir: Annotated[Path, typer.Option("--out", help="Where the report and events go.")] = Path(
@@ -234,7 +248,9 @@ def demo(
     """Stream a simulated province through real Kafka into the embedded store, live, then report."""
     from dualtrack.demo import run_demo
 
-    raise typer.Exit(run_demo(schools, seed, out_dir, keep_running, idle, out))
+    raise typer.Exit(
+        run_demo(schools, seed, out_dir, keep_running, idle, Console(emoji=False, highlight=False))
+    )
 
 
 @app.command("import-roster")
@@ -251,10 +267,10 @@ def import_roster(
     """Turn a school's roster into the events that explain how it differs from the school's state."""
     from datetime import date as date_
 
-    from dualtrack.history import load_events
     from dualtrack.roster import diff, read_roster, roster_time
     from rules.engine import fold
     from sinks import open_store
+    from sinks.eventlog import EventLog
 
     try:
         day = date_.fromisoformat(as_of)
@@ -265,7 +281,7 @@ def import_roster(
     rows = read_roster(csv_file, secret)
     at = roster_time(day)  # the state the roster is compared with: everything up to its date
     with open_store(settings, path=store) as st:
-        province = fold(load_events(st, until=at), _rules(settings), at).province
+        province = fold(EventLog(st).events(until=at), _rules(settings), at).province
     events = diff(province, school, rows, day)
     from schemas.validation import Rejected, validate
 
@@ -380,9 +396,9 @@ def infra_status() -> None:
     for svc in all_services(Settings()):
         s = svc.status()
         ok &= s.running
-        mark = "[green]up[/]" if s.running else "[red]down[/]"
+        mark = Text("up", style="green") if s.running else Text("down", style="red")
         pid = f" pid {s.pid}" if s.pid else ""
-        out.print(f"{s.name:<11} {mark}  {s.address}{pid}  ({s.detail})")
+        out.print(Text.assemble(f"{s.name:<11} ", mark, f"  {s.address}{pid}  ({s.detail})"))
     if not ok:
         raise typer.Exit(1)
 
@@ -411,12 +427,22 @@ def schema_export(
     out.print(f"wrote {len(files)} JSON Schema files to {directory}")
 
 
+def _fail(message: str, code: int = 1) -> None:
+    err.print(Text.assemble(("error: ", "red"), mask_text(message)))
+    sys.exit(code)
+
+
 def main() -> None:
+    """The console script: expected failures end with one line on stderr and a non-zero exit."""
     try:
         app()
     except DualtrackError as e:
-        err.print(f"[red]error:[/] {e}")
-        sys.exit(1)
+        _fail(str(e))
+    except OSError as e:  # a file or folder named on the command line cannot be read or written
+        where = f"{e.filename}: " if e.filename else ""
+        _fail(f"{where}{e.strerror or e}")
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
 
 
 if __name__ == "__main__":

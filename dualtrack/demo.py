@@ -24,6 +24,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from dualtrack.settings import ROOT, Settings
 from dualtrack.simulate import Simulator
@@ -72,21 +73,29 @@ class View:
             shortfalls.add_column(col)
         for a in worst:
             shortfalls.add_row(
-                a["school_id"], f"{a['value']:.2f}", f"{a['threshold']:g}", a["severity"], a["since"] or ""
+                Text(a["school_id"]),
+                f"{a['value']:.2f}",
+                f"{a['threshold']:g}",
+                Text(a["severity"]),
+                Text(a["since"] or ""),
             )
         by_rule = Counter(k[0] for k in self.firing)
         firing = Table(title="Alerts firing by rule", expand=True)
         firing.add_column("rule")
         firing.add_column("firing", justify="right")
         for rule, n in by_rule.most_common():
-            firing.add_row(rule, str(n))
+            firing.add_row(Text(rule), str(n))
         recent = Table(title="Latest transitions", expand=True)
         for col in ("at", "transition", "rule", "school", "subject"):
             recent.add_column(col)
         for t in self.recent:
             colour = {"fired": "red", "resolved": "green"}.get(t["transition"], "yellow")
             recent.add_row(
-                t["at"][:19], f"[{colour}]{t['transition']}[/]", t["rule"], t["school_id"], t["subject"]
+                Text(t["at"][:19]),
+                Text(t["transition"], style=colour),
+                Text(t["rule"]),
+                Text(t["school_id"]),
+                Text(t["subject"]),
             )
         return Group(
             Panel(head, title="dualtrack demo: a simulated province through Kafka"),
@@ -97,23 +106,33 @@ class View:
 
 
 def _lag_watch(settings: Settings, group: str, view: View, stop: threading.Event) -> None:
+    """Follow the alerts topic and the worker's committed intake offsets until `stop`, then read the
+    alerts topic to its end (the worker may publish its last transitions just before it exits)."""
     from kafka import KafkaConsumer, TopicPartition
     from kafka.admin import KafkaAdminClient
     from kafka.errors import KafkaError
 
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="dualtrack-demo")
+    # assigned, not subscribed: no consumer group to join, so nothing published is missed while joining
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=f"{group}-view",
-        value_deserializer=json.loads, auto_offset_reset="earliest", enable_auto_commit=False,
+        bootstrap_servers=settings.kafka_bootstrap_servers, value_deserializer=json.loads,
+        enable_auto_commit=False,
     )  # fmt: skip
-    consumer.subscribe([settings.topic("alerts")])
+    alerts = settings.topic("alerts")
+    parts = [TopicPartition(alerts, n) for n in sorted(consumer.partitions_for_topic(alerts) or {0})]
+    consumer.assign(parts)
+    consumer.seek_to_beginning(*parts)
     intake = settings.topic("intake")
+
+    def take(timeout_ms: int) -> None:
+        for records in consumer.poll(timeout_ms=timeout_ms, max_records=2000).values():
+            for r in records:
+                view.take(r.value)
+
     try:
         while not stop.is_set():
             try:
-                for records in consumer.poll(timeout_ms=300, max_records=2000).values():
-                    for r in records:
-                        view.take(r.value)
+                take(300)
                 offsets = admin.list_group_offsets({group: None}).get(group, {})
             except KafkaError:  # e.g. the group's coordinator is not ready on a fresh broker: retry
                 time.sleep(0.5)
@@ -121,6 +140,10 @@ def _lag_watch(settings: Settings, group: str, view: View, stop: threading.Event
             view.consumed = sum(
                 o.offset for tp, o in offsets.items() if isinstance(tp, TopicPartition) and tp.topic == intake
             )
+        ends = consumer.end_offsets(parts)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(consumer.position(tp) < ends[tp] for tp in parts):
+            take(300)
     finally:
         consumer.close()
         admin.close()
@@ -135,13 +158,16 @@ def run_demo(
 
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out_dir.mkdir(parents=True, exist_ok=True)
-    store = ROOT / "var" / "demo" / stamp / "store"
+    base = Settings()
+    store = base.var_dir / "demo" / stamp / "store"
     env = dict(os.environ, DUALTRACK_TOPIC_PREFIX=f"demo-{stamp}", DUALTRACK_STORE_PATH=str(store),
-               DUALTRACK_SINK_BATCH_SIZE="2000", DUALTRACK_CLOCK_TICK_SECONDS="30")  # fmt: skip
+               DUALTRACK_STREAM_BATCH_SIZE="2000", DUALTRACK_CLOCK_TICK_SECONDS="30")  # fmt: skip
     env.pop("DUALTRACK_CLICKHOUSE_URL", None)  # the demo uses the embedded store
-    settings = Settings(topic_prefix=env["DUALTRACK_TOPIC_PREFIX"], store_path=store, clickhouse_url=None)
+    settings = base.model_copy(
+        update={"topic_prefix": env["DUALTRACK_TOPIC_PREFIX"], "store_path": store, "clickhouse_url": None}
+    )
 
-    kafka = Kafka(Settings())
+    kafka = Kafka(base)
     message = kafka.up()
     console.print(f"[b]Kafka:[/] {message}")
     started_kafka = " started " in message  # stop only what this demo started
@@ -178,12 +204,12 @@ def run_demo(
                 time.sleep(0.25)
             live.update(view.render())
         stop.set()
-        watcher.join(timeout=5)
+        watcher.join(timeout=40)
         _save_view(view, out_dir / "live-view.svg")
         if worker.returncode != 0:
             console.print(f"[red]the worker exited with {worker.returncode}; see {out_dir / 'worker.log'}[/]")
             return 1
-        return _finish(store, out_dir, console)
+        return _finish(settings, out_dir, console)
     except KeyboardInterrupt:
         console.print("interrupted; stopping")
         return 130
@@ -208,17 +234,16 @@ def _save_view(view: View, path: Path) -> None:
     path.with_suffix(".json").write_text(json.dumps(counts) + "\n", encoding="utf-8")
 
 
-def _finish(store: Path, out_dir: Path, console: Console) -> int:
+def _finish(settings: Settings, out_dir: Path, console: Console) -> int:
     from dualtrack.reporting import report_from_store, to_html, to_json, to_table
     from rules.limits import load_rules
     from sinks import open_store
+    from sinks.eventlog import EventLog
 
-    rules = load_rules()
-    with open_store(path=store) as st:
-        counts = {
-            t: st.query(f"SELECT count() AS n FROM {st.table(t)} FINAL")[0]["n"]
-            for t in ("events", "dead_letters")
-        }
+    rules = load_rules(settings.rules_file)
+    store = settings.store_path
+    with open_store(settings) as st:
+        counts = EventLog(st).counts()
         report = report_from_store(st, rules, datetime.now(UTC))
     (out_dir / "report.json").write_text(to_json(report) + "\n", encoding="utf-8")
     (out_dir / "report.html").write_text(to_html(report, rules), encoding="utf-8")

@@ -1,58 +1,139 @@
-"""`dualtrack replay`: apply JSON-lines event files to a store without a broker, through the same rules."""
+"""`dualtrack replay`: apply JSON-lines event files to a store without a broker, through the same rules.
+
+Every line is judged on its own: a line that is not a valid event is dead-lettered with its reason and
+bytes, and nothing one line holds can stop the others. The counts add up: applied + duplicates +
+dead-lettered + blank = lines read. A replay that is interrupted and run again leaves the store an
+uninterrupted replay leaves: events and dead letters are keyed, and the live tables are always rebuilt
+from the whole log at the end.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from dualtrack.errors import DualtrackError
-from dualtrack.history import (
-    Deduplicator,
-    Materializer,
-    dead_letter_row,
-    event_row,
-    intake,
-    kept_hashes,
-)
+from rules.dedup import Deduplicator
 from rules.limits import Rules
+from schemas.validation import MAX_LINE_BYTES, Accepted, Reason, Rejected, rejected, validate
 from sinks.base import Store
+from sinks.eventlog import EventLog
+from streams.materialize import Materializer
+
+#: how much of an over-long line a dead letter keeps (a line of gigabytes is not kept whole)
+KEPT_OF_A_LONG_LINE = 16 * MAX_LINE_BYTES
+_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
 class ReplayCounts:
+    lines: int
     applied: int
     duplicates: int
     dead_lettered: int
+    blank: int
 
     def as_dict(self) -> dict[str, int]:
-        return {"applied": self.applied, "duplicates": self.duplicates, "dead_lettered": self.dead_lettered}
+        return {
+            "applied": self.applied, "duplicates": self.duplicates, "dead_lettered": self.dead_lettered,
+            "blank": self.blank, "lines": self.lines,
+        }  # fmt: skip
 
 
-def _lines(files: Iterable[Path]) -> Iterable[tuple[str, bytes]]:
-    for f in files:
-        try:
-            with open(f, "rb") as fh:
-                for line in fh:
-                    yield str(f), line
-        except OSError as err:
-            raise DualtrackError(f"cannot read {f}: {err.strerror}") from None
+@dataclass
+class IntakeResult:
+    new: list[Accepted] = field(default_factory=list)
+    duplicates: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+    blank: int = 0
+    lines: int = 0
+
+
+def intake(lines: Iterable[bytes], dedup: Deduplicator) -> IntakeResult:
+    """Validate and deduplicate raw events, one per line (line endings and blank lines are skipped)."""
+    out = IntakeResult()
+    for raw in lines:
+        out.lines += 1
+        raw = raw.removesuffix(b"\n").removesuffix(b"\r")
+        if not raw.strip():
+            out.blank += 1
+            continue
+        result = validate(raw)
+        if isinstance(result, Rejected):
+            out.rejected.append(result)
+            continue
+        verdict = dedup.check(result)
+        if verdict == "new":
+            out.new.append(result)
+        elif verdict == "duplicate":
+            out.duplicates += 1
+        else:
+            out.rejected.append(verdict)
+    return out
+
+
+def read_lines(path: Path) -> Iterator[bytes]:
+    """The lines of a file, in bounded memory: a line longer than the limit comes back cut to
+    KEPT_OF_A_LONG_LINE bytes (still over the limit, so it is dead-lettered as too_large)."""
+    try:
+        with open(path, "rb") as fh:
+            pending = b""
+            while chunk := fh.read(_CHUNK):
+                pending += chunk
+                *complete, pending = pending.split(b"\n")
+                yield from (line + b"\n" for line in complete)
+                if len(pending) > KEPT_OF_A_LONG_LINE:
+                    yield pending[:KEPT_OF_A_LONG_LINE]
+                    pending = _skip_rest_of_line(fh)
+            if pending:
+                yield pending
+    except OSError as err:
+        raise DualtrackError(f"cannot read {path}: {err.strerror}") from None
+
+
+def _skip_rest_of_line(fh: object) -> bytes:
+    read = fh.read  # type: ignore[attr-defined]
+    while chunk := read(_CHUNK):
+        newline = chunk.find(b"\n")
+        if newline != -1:
+            return bytes(chunk[newline + 1 :])
+    return b""
+
+
+def _too_long(raw: bytes) -> Rejected:
+    return rejected(
+        Reason.too_large,
+        f"the line has more than {KEPT_OF_A_LONG_LINE} bytes; the limit is {MAX_LINE_BYTES} "
+        f"(the first {KEPT_OF_A_LONG_LINE} bytes are kept)",
+        raw,
+    )
 
 
 def replay(store: Store, files: list[Path], rules: Rules, now: datetime | None = None) -> ReplayCounts:
     """Keep the new valid events of `files`, dead-letter the invalid ones, and rebuild the live tables."""
     store.migrate()
+    log = EventLog(store)
     now = now or datetime.now(UTC)
-    dedup = Deduplicator(kept_hashes(store))
-    applied = duplicates = dead = 0
+    dedup = Deduplicator(log.kept_hashes())
+    lines = applied = duplicates = dead = blank = 0
+    new_ids: set[str] = set()
     for f in files:
-        result = intake((line for _, line in _lines([f])), dedup)
-        store.insert("events", (event_row(e, now) for e in result.new))
-        store.insert("dead_letters", (dead_letter_row(r, str(f), now) for r in result.rejected))
+        result = intake(read_lines(f), dedup)
+        result.rejected = [
+            _too_long(r.raw) if len(r.raw) >= KEPT_OF_A_LONG_LINE else r for r in result.rejected
+        ]
+        log.append(result.new, now)
+        log.dead_letter([(r, str(f), now) for r in result.rejected])
+        lines += result.lines
         applied += len(result.new)
+        new_ids.update(e.event_id for e in result.new)
         duplicates += result.duplicates
         dead += len(result.rejected)
-    if applied:
-        Materializer(store, rules).load(now)
-    return ReplayCounts(applied, duplicates, dead)
+        blank += result.blank
+    materializer = Materializer(store, rules)
+    materializer.load(now)
+    # an event whose application failed is kept in the log but dead-lettered as apply_failed
+    failed = len(new_ids & materializer.engine.failed.keys())
+    return ReplayCounts(lines, applied - failed, duplicates, dead + failed, blank)

@@ -8,16 +8,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from dualtrack.history import load_events
 from rules.engine import fold
 from rules.limits import Rules
 from rules.report import build_report
 from sinks.base import Store
+from sinks.eventlog import EventLog
 
 
 def report_from_store(store: Store, rules: Rules, as_of: datetime) -> dict[str, Any]:
-    """The DOMAIN.md section 7 report at `as_of` from the events kept in `store`."""
-    return build_report(fold(load_events(store, until=as_of), rules, as_of), as_of)
+    """The report at `as_of` (docs/domain.md, "The report") from the events kept in `store`."""
+    return build_report(fold(EventLog(store).events(until=as_of), rules, as_of), as_of)
 
 
 def to_json(report: dict[str, Any]) -> str:
@@ -25,9 +25,10 @@ def to_json(report: dict[str, Any]) -> str:
 
 
 def to_table(report: dict[str, Any]) -> Any:
-    """A rich renderable for a terminal."""
+    """A rich renderable for a terminal; every value from the data is plain text, never markup."""
     from rich.console import Group
     from rich.table import Table
+    from rich.text import Text
 
     colour = {"green": "green", "yellow": "yellow", "red": "red"}
     schools = Table(title=f"Schools as of {report['as_of']}", header_style="bold")
@@ -38,21 +39,21 @@ def to_table(report: dict[str, Any]) -> Any:
         )
     for s in report["schools"]:
         schools.add_row(
-            s["school_id"], s["level"], s["city"], f"{s['students']:.1f}", f"{s['fte_teachers']:.1f}",
-            _ratio(s),
-            _pct(s["dual_share"]), _pct(s["postgraduate_share"]),
-            f"{s['compliant_studios']}/{s['active_studios']}", ", ".join(s["violations"]) or "-",
-            f"[{colour[s['status']]}]{s['status']}[/]",
+            *(Text(str(v)) for v in (
+                s["school_id"], s["level"], s["city"], f"{s['students']:.1f}", f"{s['fte_teachers']:.1f}",
+                _ratio(s), _pct(s["dual_share"]), _pct(s["postgraduate_share"]),
+                f"{s['compliant_studios']}/{s['active_studios']}", ", ".join(s["violations"]) or "-",
+            )),
+            Text(s["status"], style=colour.get(s["status"], "")),
         )  # fmt: skip
     alerts = Table(title=f"Alerts firing ({len(report['alerts'])})", header_style="bold")
     for col in ("school", "rule", "subject", "severity", "value", "threshold", "since"):
         alerts.add_column(col)
     for a in report["alerts"]:
         alerts.add_row(
-            a["school_id"], a["rule"], a["subject"] or "-",
-            f"[{'red' if a['severity'] == 'critical' else 'yellow'}]{a['severity']}[/]",
-            _num(a["value"]), _num(a["threshold"]),
-            a["since"] or "-",
+            Text(a["school_id"]), Text(a["rule"]), Text(a["subject"] or "-"),
+            Text(a["severity"], style="red" if a["severity"] == "critical" else "yellow"),
+            Text(_num(a["value"])), Text(_num(a["threshold"])), Text(a["since"] or "-"),
         )  # fmt: skip
     p = report["province"]
     summary = Table(title="Province", show_header=False)
@@ -102,13 +103,11 @@ def _bars(rows: Sequence[tuple[str, float, float | None]], unit: str, width: int
 
 def to_html(report: dict[str, Any], rules: Rules) -> str:
     """One self-contained page (inline SVG charts, no scripts or external files)."""
-    from schemas.reference import SchoolLevel
-
     ratio_limit = rules.limits["student_teacher_ratio"]
     schools = report["schools"]
     ratio_rows = [
         (s["school_id"], s["student_teacher_ratio"] or 0.0,
-         float(lim) if (lim := ratio_limit.for_level(SchoolLevel(s["level"]))) is not None else None)
+         float(lim) if (lim := ratio_limit.for_level(s["level"])) is not None else None)
         for s in schools
     ]  # fmt: skip
     by_city: dict[str, list[float]] = {}

@@ -184,7 +184,7 @@ def diff(province: Province, school_id: str, roster: list[RosterRow], as_of: dat
         if t is None or t.school_id != school_id:
             emit("teacher.hired", {"teacher_id": r.teacher_id, **attrs})
         else:
-            changed = {a: v for a, v in attrs.items() if getattr(t, a).value != v}
+            changed = {a: v for a, v in attrs.items() if getattr(t, a) != v}
             if changed:
                 emit("teacher.updated", {"teacher_id": r.teacher_id, **changed})
         if r.certificate is not None:

@@ -8,7 +8,6 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_RULES = ROOT / "rules" / "limits.yaml"
 
 
 class Settings(BaseSettings):
@@ -32,8 +31,14 @@ class Settings(BaseSettings):
     store_path: Path = Field(
         ROOT / "var" / "store", description="Folder of the embedded chDB store (one process at a time)."
     )
-    rules_file: Path = Field(DEFAULT_RULES, description="The limits and rules file (YAML).")
-    var_dir: Path = Field(ROOT / "var", description="Where local services keep data, logs and pid files.")
+    rules_file: Path | None = Field(
+        None, description="The limits and rules file (YAML); unset: the built-in `rules/limits.yaml`."
+    )
+    var_dir: Path = Field(
+        ROOT / "var",
+        description="Where local services keep data, logs and pid files, and the worker its Faust data "
+        "folder (`faust/`).",
+    )
     kafka_port: int = Field(9092, description="Port of the local Kafka broker (`dualtrack infra`).")
     kafka_controller_port: int = Field(9093, description="KRaft controller port of the local broker.")
     clickhouse_port: int = Field(9000, description="Native port of the local ClickHouse server.")
@@ -43,8 +48,15 @@ class Settings(BaseSettings):
         description="The provincial HMAC secret from which producers derive `teacher_id` "
         "from a national ID number (never logged).",
     )
-    sink_batch_size: int = Field(500, description="Rows per ClickHouse insert batch.")
-    sink_flush_seconds: float = Field(1.0, description="Longest time a row waits in a sink batch.")
+    stream_batch_size: int = Field(
+        500,
+        gt=0,
+        description="Most events (and dead letters) a worker's agent takes from Kafka in one batch.",
+    )
+    stream_batch_seconds: float = Field(
+        1.0, gt=0, description="Longest time an agent waits to fill a batch before processing what it has."
+    )
+    insert_batch_rows: int = Field(50_000, gt=0, description="Most rows one ClickHouse INSERT carries.")
     sink_retry_seconds: float = Field(
         600.0,
         description="How long a write keeps retrying (with backoff) while the ClickHouse server is away "

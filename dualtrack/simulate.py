@@ -2,7 +2,7 @@
 studios and enrollments over a few years, with realistic noise (late events, duplicates, a few
 invalid events, a school that stops reporting).
 
-The mixes aim at the published figures (FACTS.md): secondary ratio near 17-18, higher near 19,
+The mixes aim at the published figures (national statistics, 2023): secondary ratio near 17-18, higher near 19,
 dual-teacher share of professional teachers near 56-60%, postgraduate share near 10% in secondary
 schools; about 0.9 studios per school (about 500 at province scale).
 """

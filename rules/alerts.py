@@ -1,4 +1,4 @@
-"""Alert rules and their fired / updated / resolved transitions (DOMAIN.md section 5)."""
+"""Alert rules and their fired / updated / resolved transitions (docs/domain.md section 8)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ CLOCK_RULES = (
 )
 #: Measured on arrival time in the live system only.
 LIVE_RULES = ("feed_stale",)
-RULES = EVENT_RULES + CLOCK_RULES + LIVE_RULES
 
 _INDICATOR_RULES = {
     "ratio_shortfall": "student_teacher_ratio",

@@ -35,7 +35,7 @@ from rules.indicators import (
     violations,
 )
 from rules.limits import Rules
-from rules.state import Province
+from rules.state import Changes, Province
 from schemas.validation import Accepted
 
 
@@ -46,29 +46,53 @@ class SchoolStatus:
     status: str
 
 
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What applying one event did: what it changed, the staffing indicators of the schools it changed,
+    and the event-driven alert transitions it caused."""
+
+    event: Accepted
+    changes: Changes
+    staffing: dict[str, Indicators]
+    transitions: list[Transition]
+    #: why applying the event failed (a defect in the rules): the event changed nothing it could undo,
+    #: is dead-lettered as apply_failed, and everything else goes on
+    failed: str | None = None
+
+
 class Engine:
     def __init__(self, rules: Rules) -> None:
         self.rules = rules
         self.province = Province()
         self.alerts = AlertBook(rules.version)
-        #: the staffing indicators of the schools the last applied event changed (for snapshots)
-        self.last_affected: dict[str, Indicators] = {}
+        #: event_id -> why it could not be applied (see `apply`)
+        self.failed: dict[str, str] = {}
 
-    def apply(self, event: Accepted) -> list[Transition]:
-        """Apply the next event in order; returns the event-driven alert transitions it causes."""
-        affected = self.province.apply(event)
-        self.last_affected = {
-            sid: staffing(self.province, self.rules, self.province.schools[sid]) for sid in sorted(affected)
+    def apply(self, event: Accepted) -> Step:
+        """Apply the next event in order. An exception from the rules is the last line of defence: the
+        step says why it failed instead of stopping the fold (the province, a report, a restart)."""
+        try:
+            return self._apply(event)
+        except Exception as err:  # any defect in the rules must not stop the province
+            self.failed[event.event_id] = f"{type(err).__name__}: {err}"[:500]
+            return Step(event, Changes(), {}, [], failed=self.failed[event.event_id])
+
+    def _apply(self, event: Accepted) -> Step:
+        changes = self.province.apply(event)
+        schools = {
+            sid: staffing(self.province, self.rules, self.province.schools[sid])
+            for sid in sorted(changes.schools)
         }
-        if not affected:
-            return []
+        if not schools:
+            return Step(event, changes, schools, [])
         current: dict[AlertKey, Alert] = {}
         scope: set[AlertKey] = set()
-        for sid, ind in self.last_affected.items():
+        for sid, ind in schools.items():
             scope |= {(rule, sid, "") for rule in EVENT_RULES}
             if self.province.schools[sid].registered:
                 current |= event_alerts(ind, self.rules)
-        return self.alerts.reconcile(current, scope, event.occurred_at, (event.event_id,))
+        transitions = self.alerts.reconcile(current, scope, event.occurred_at, (event.event_id,))
+        return Step(event, changes, schools, transitions)
 
     def tick(self, at: datetime, last_arrival: dict[str, datetime] | None = None) -> list[Transition]:
         """Bring the clock-driven alerts in line with time `at` (the stream calls this on a timer).
@@ -155,13 +179,11 @@ class Incremental:
         self._checkpoints: list[tuple[int, bytes]] = []
 
     def extend(
-        self,
-        events: Iterable[Accepted],
-        on_applied: Callable[[Accepted, list[Transition]], None] | None = None,
+        self, events: Iterable[Accepted], on_applied: Callable[[Step], None] | None = None
     ) -> tuple[list[Accepted], datetime | None]:
         """Add and apply the events not seen before. Returns them (in order) and, when one was late,
         the time from which the state was restated (None when everything was applied in place).
-        `on_applied(event, transitions)` sees every event applied, re-applied ones included."""
+        `on_applied(step)` sees every event applied, re-applied ones included."""
         new: list[Accepted] = []
         for e in ordered(events):
             if e.event_id not in self.kept:
@@ -191,12 +213,11 @@ class Incremental:
         self.engine.alerts.open.update(clock)
         return new, first[0]
 
-    def _apply(self, start: int, on_applied: Callable[[Accepted, list[Transition]], None] | None) -> None:
+    def _apply(self, start: int, on_applied: Callable[[Step], None] | None) -> None:
         for i in range(start, len(self.log)):
-            e = self.log[i]
-            transitions = self.engine.apply(e)
+            step = self.engine.apply(self.log[i])
             if on_applied is not None:
-                on_applied(e, transitions)
+                on_applied(step)
             done = i + 1
             if done % self.checkpoint_every == 0 and (
                 not self._checkpoints or self._checkpoints[-1][0] < done

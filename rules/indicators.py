@@ -1,4 +1,4 @@
-"""The indicators of DOMAIN.md section 4, per school as of a time T, in exact arithmetic."""
+"""The indicators of docs/domain.md section 7, per school as of a time T, in exact arithmetic."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from fractions import Fraction
 
 from rules.limits import INDICATORS, Rules
 from rules.state import Province, School, Studio, students
-from schemas.reference import SchoolLevel, StudioRole
 
 CST = timezone(timedelta(hours=8), "CST")
 
@@ -25,7 +24,7 @@ def _share(num: int, den: int) -> Fraction | None:
 @dataclass(frozen=True, slots=True)
 class Indicators:
     school_id: str
-    level: SchoolLevel | None
+    level: str | None
     city: str
     students: Fraction
     full_time_teachers: int
@@ -95,7 +94,7 @@ def dual_teachers(province: Province, school_id: str, day: date) -> int:
 
 
 def studio_reasons(province: Province, rules: Rules, studio: Studio, at: datetime) -> tuple[str, ...]:
-    """Why an active studio is not compliant at `at`, in DOMAIN.md's order; () when compliant."""
+    """Why an active studio is not compliant at `at`, in the order docs/domain.md gives; () when compliant."""
     reasons = []
     sid = studio.school_id
     if province.school_of_teacher(studio.lead_teacher_id) != sid:
@@ -103,9 +102,7 @@ def studio_reasons(province: Province, rules: Rules, studio: Studio, at: datetim
     members = sum(
         1
         for tid, role in studio.members.items()
-        if role is StudioRole.member
-        and tid != studio.lead_teacher_id
-        and province.school_of_teacher(tid) == sid
+        if role == "member" and tid != studio.lead_teacher_id and province.school_of_teacher(tid) == sid
     )
     if members < rules.studio_min_members:
         reasons.append("too_few_members")
@@ -113,7 +110,7 @@ def studio_reasons(province: Province, rules: Rules, studio: Studio, at: datetim
     recent_activity = studio.last_activity_at is not None and at - studio.last_activity_at <= window
     if not recent_activity and at - studio.established_at > window:
         reasons.append("inactive")
-    if studio.last_evaluation is not None and studio.last_evaluation.value == "fail":
+    if studio.last_evaluation == "fail":
         reasons.append("failed_evaluation")
     return tuple(reasons)
 

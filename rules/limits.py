@@ -14,7 +14,7 @@ from schemas.reference import SchoolLevel
 
 DEFAULT_RULES_FILE = Path(__file__).with_name("limits.yaml")
 
-#: The indicators that have limits, in the order DOMAIN.md lists them.
+#: The indicators that have limits, in the order docs/domain.md lists them.
 INDICATORS = (
     "student_teacher_ratio",
     "full_time_teachers",
@@ -30,10 +30,10 @@ INDICATORS = (
 class Limit:
     indicator: str
     op: Literal["max", "min"]
-    by_level: dict[SchoolLevel, Fraction]
+    by_level: dict[str, Fraction]  # school level code -> limit
     source: str
 
-    def for_level(self, level: SchoolLevel | None) -> Fraction | None:
+    def for_level(self, level: str | None) -> Fraction | None:
         return self.by_level.get(level) if level is not None else None
 
     def missed(self, value: Fraction, limit: Fraction) -> bool:
@@ -80,7 +80,7 @@ def parse_rules(doc: Any, source_file: str = "") -> Rules:
             if unknown:
                 raise ConfigError(f"rules file: limits.{name} has unknown keys {sorted(unknown)}")
             by_level = {
-                lvl: _exact(entry[lvl.value], f"limits.{name}.{lvl.value}")
+                lvl.value: _exact(entry[lvl.value], f"limits.{name}.{lvl.value}")
                 for lvl in SchoolLevel
                 if entry.get(lvl.value) is not None
             }
@@ -110,7 +110,7 @@ def parse_rules(doc: Any, source_file: str = "") -> Rules:
 
 
 def load_rules(path: Path | str | None = None) -> Rules:
-    """Read a rules file (the default one, with DOMAIN.md's limits, when `path` is None)."""
+    """Read a rules file (the default one, with the default limits of docs/domain.md, when `path` is None)."""
     file = Path(path) if path else DEFAULT_RULES_FILE
     try:
         doc = yaml.safe_load(file.read_text(encoding="utf-8"))

@@ -1,4 +1,4 @@
-"""The report contract (DOMAIN.md section 7): one JSON-ready dict for a time T."""
+"""The report contract (docs/domain.md section 10): one JSON-ready dict for a time T."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def _school(s: SchoolStatus) -> dict[str, Any]:
     i = s.indicators
     return {
         "school_id": i.school_id,
-        "level": i.level.value if i.level else None,
+        "level": i.level,
         "city": i.city,
         "students": rounded(i.students, 2),
         "full_time_teachers": i.full_time_teachers,

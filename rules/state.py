@@ -1,8 +1,8 @@
-"""Folding events into province state (DOMAIN.md section 3, "State rules").
+"""Folding events into province state (docs/domain.md, "State rules").
 
 `Province.apply(event)` applies one accepted event, in the order the caller guarantees (occurred_at,
-then event_id), and returns the schools whose event-driven indicators may have changed. Nothing here
-knows about Kafka or ClickHouse.
+then event_id), and returns what it changed: the schools whose event-driven indicators may have
+changed, and the teachers and studios whose rows may have. Nothing here knows about Kafka or ClickHouse.
 """
 
 from __future__ import annotations
@@ -11,37 +11,27 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from fractions import Fraction
+from typing import Any
 
-from schemas import events as ev
-from schemas.reference import (
-    CITY_CIRCLE,
-    DEGREE_RANK,
-    CourseType,
-    Degree,
-    Employment,
-    EvaluationResult,
-    SchoolLevel,
-    StudioRole,
-    Title,
-)
+from schemas.reference import CITY_CIRCLE, DEGREE_RANK
 from schemas.validation import Accepted
 
-_SENIOR_TITLES = (Title.associate_senior, Title.senior)
-_POSTGRADUATE = (Degree.master, Degree.doctor)
+_SENIOR_TITLES = ("associate_senior", "senior")
+_POSTGRADUATE = ("master", "doctor")
 
 
 @dataclass(slots=True)
 class Teacher:
     teacher_id: str
     school_id: str | None  # where the teacher is active; None when inactive
-    employment: Employment
-    course_type: CourseType
-    title: Title
-    degree: Degree
+    employment: str
+    course_type: str
+    title: str
+    degree: str
 
     @property
     def full_time_professional(self) -> bool:
-        return self.employment is Employment.full_time and self.course_type is CourseType.professional
+        return self.employment == "full_time" and self.course_type == "professional"
 
 
 @dataclass(slots=True)
@@ -62,7 +52,7 @@ class Certificate:
 class Programme:
     programme_id: str
     teacher_id: str
-    target: Degree
+    target: str
     status: str = "enrolled"  # enrolled | conferred | withdrawn
 
 
@@ -77,9 +67,9 @@ class Studio:
     trade: str | None = None
     community: str | None = None
     closed_at: datetime | None = None
-    members: dict[str, StudioRole] = field(default_factory=dict)
+    members: dict[str, str] = field(default_factory=dict)  # teacher -> role (member | apprentice)
     last_activity_at: datetime | None = None
-    last_evaluation: EvaluationResult | None = None
+    last_evaluation: str | None = None  # excellent | pass | fail
 
     @property
     def active(self) -> bool:
@@ -91,7 +81,7 @@ class School:
     school_id: str
     registered_at: datetime | None = None
     name: str = ""
-    level: SchoolLevel | None = None
+    level: str | None = None
     city: str = ""
     county: str | None = None
     circle: str = ""
@@ -106,6 +96,23 @@ class School:
         return self.registered_at is not None
 
 
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What one event may have changed; callers rewrite exactly these rows (a superset is harmless)."""
+
+    schools: frozenset[str] = frozenset()  # event-driven indicators (teacher counts, students, level)
+    teachers: frozenset[str] = frozenset()
+    studios: frozenset[str] = frozenset()
+
+    def __or__(self, other: Changes) -> Changes:
+        return Changes(
+            self.schools | other.schools, self.teachers | other.teachers, self.studios | other.studios
+        )
+
+
+NO_CHANGES = Changes()
+
+
 @dataclass(slots=True)
 class Counts:
     """Per-school counts of active teachers, kept incrementally so that an event costs O(1)."""
@@ -118,15 +125,15 @@ class Counts:
     senior_title: int = 0  # full-time, associate_senior or senior
 
     def add(self, t: Teacher, sign: int) -> None:
-        if t.employment is Employment.part_time:
+        if t.employment == "part_time":
             self.part_time += sign
             return
         self.full_time += sign
-        if t.course_type is CourseType.professional:
+        if t.course_type == "professional":
             self.professional += sign
         if t.degree in _POSTGRADUATE:
             self.postgraduate += sign
-        if t.degree is Degree.doctor:
+        if t.degree == "doctor":
             self.doctor += sign
         if t.title in _SENIOR_TITLES:
             self.senior_title += sign
@@ -144,6 +151,8 @@ class Province:
         self.studios: dict[str, Studio] = {}
         self.counts: dict[str, Counts] = defaultdict(Counts)
         self.teachers_at: dict[str, set[str]] = defaultdict(set)
+        #: teacher -> the studios the teacher leads or belongs to (a move changes their compliance)
+        self.studios_of: dict[str, set[str]] = defaultdict(set)
         self.applied = 0
         self.last_applied: tuple[datetime, str] | None = None
 
@@ -173,157 +182,175 @@ class Province:
         t = self.teachers.get(teacher_id)
         return t.school_id if t is not None else None
 
+    def _index_studio(self, studio: Studio, add: bool) -> None:
+        for tid in (studio.lead_teacher_id, *studio.members):
+            if add:
+                self.studios_of[tid].add(studio.studio_id)
+            else:
+                self.studios_of[tid].discard(studio.studio_id)
+
+    def _teacher_changed(self, *teacher_ids: str, schools: set[str] | None = None) -> Changes:
+        """The teachers' rows and the studios they lead or belong to (their compliance may follow)."""
+        studios = set().union(*(self.studios_of.get(t, ()) for t in teacher_ids))
+        return Changes(frozenset(schools or ()), frozenset(teacher_ids), frozenset(studios))
+
     # --- the fold ---------------------------------------------------------------------------------
 
-    def apply(self, e: Accepted) -> set[str]:
-        """Apply one event; returns the schools whose teacher counts, students or level changed."""
+    def apply(self, e: Accepted) -> Changes:
+        """Apply one event; returns what it changed (see `Changes`)."""
         self.applied += 1
         self.last_applied = e.order_key
         school = self.school(e.school_id)
         if school.last_event_at is None or e.occurred_at > school.last_event_at:
             school.last_event_at = e.occurred_at
+        kind, _ = e.event_type.split(".", 1)
+        if kind in ("school", "enrollment"):
+            return self._apply_school(e, school)
+        if kind == "teacher":
+            return self._apply_teacher(e)
+        if kind in ("certification", "degree"):
+            return self._apply_qualification(e)
+        return self._apply_studio(e)
+
+    def _apply_school(self, e: Accepted, school: School) -> Changes:
         p = e.payload
-        sid = e.school_id
-        match p:
-            case ev.SchoolRegistered():
-                if school.registered_at is None:
-                    school.registered_at = e.occurred_at
-                school.name, school.level, school.city = p.name, p.level, str(p.city)
-                school.county = p.county
-                school.circle = CITY_CIRCLE[str(p.city)].value
-                school.communities = tuple(str(c) for c in p.communities)
-                school.flags = tuple(p.flags)
-                return {sid}
-            case ev.SchoolUpdated():
-                for name in p.model_fields_set:
-                    value = getattr(p, name)
-                    if value is None:
-                        continue
-                    if name == "city":
-                        school.city, school.circle = str(value), CITY_CIRCLE[str(value)].value
-                    elif name in ("communities", "flags"):
-                        setattr(school, name, tuple(str(v) for v in value))
-                    elif name != "circle":  # the circle follows from the city
-                        setattr(school, name, value)
-                return {sid}
-            case ev.EnrollmentReported():
-                c = p.counts
-                school.enrollment = (c.full_time, c.night, c.correspondence)
-                school.enrollment_term = p.term
-                return {sid}
-            case ev.TeacherHired():
-                t = self.teachers.get(p.teacher_id)
-                before = t.school_id if t is not None else None
-                if t is None:
-                    t = self.teachers[p.teacher_id] = Teacher(
-                        p.teacher_id, None, p.employment, p.course_type, p.title, p.degree
-                    )
-                else:
-                    self._place(t, None)
-                    t.employment, t.course_type, t.title, t.degree = (
-                        p.employment,
-                        p.course_type,
-                        p.title,
-                        p.degree,
-                    )
-                self._place(t, sid)
-                return {sid} | ({before} if before else set())
-            case ev.TeacherUpdated():
-                t = self._active_at(p.teacher_id, sid)
-                if t is None:
-                    return set()
+        if e.event_type == "enrollment.reported":
+            c = p["counts"]
+            school.enrollment = (c.get("full_time", 0), c.get("night", 0), c.get("correspondence", 0))
+            school.enrollment_term = p["term"]
+            return Changes(schools=frozenset({e.school_id}))
+        if e.event_type == "school.registered":
+            if school.registered_at is None:
+                school.registered_at = e.occurred_at
+            school.county, school.communities, school.flags = None, (), ()
+        for name, value in p.items():
+            if value is None or name == "circle":  # the circle follows from the city
+                continue
+            if name == "city":
+                school.city, school.circle = value, CITY_CIRCLE[value].value
+            elif name in ("communities", "flags"):
+                setattr(school, name, tuple(value))
+            else:
+                setattr(school, name, value)
+        return Changes(schools=frozenset({e.school_id}))
+
+    def _apply_teacher(self, e: Accepted) -> Changes:
+        p, sid, tid = e.payload, e.school_id, e.payload["teacher_id"]
+        if e.event_type == "teacher.hired":
+            t = self.teachers.get(tid)
+            before = t.school_id if t is not None else None
+            if t is None:
+                t = self.teachers[tid] = Teacher(
+                    tid, None, p["employment"], p["course_type"], p["title"], p["degree"]
+                )
+            else:
                 self._place(t, None)
-                for name in ("employment", "course_type", "title", "degree"):
-                    value = getattr(p, name)
-                    if value is not None:
-                        setattr(t, name, value)
-                self._place(t, sid)
-                return {sid}
-            case ev.TeacherDeparted():
-                t = self._active_at(p.teacher_id, sid)
-                if t is None:
-                    return set()
-                self._place(t, None)
-                return {sid}
-            case ev.CertificationGranted():
-                old = self.certificates.get(p.certificate_id)
+                t.employment, t.course_type, t.title, t.degree = (
+                    p["employment"], p["course_type"], p["title"], p["degree"]
+                )  # fmt: skip
+            self._place(t, sid)
+            return self._teacher_changed(tid, schools={sid} | ({before} if before else set()))
+        active = self._active_at(tid, sid)
+        if active is None:  # updates and departures count only from the school where the teacher is
+            return self._teacher_changed(tid)
+        self._place(active, None)
+        if e.event_type == "teacher.updated":
+            for name in ("employment", "course_type", "title", "degree"):
+                if p.get(name) is not None:
+                    setattr(active, name, p[name])
+            self._place(active, sid)
+        return self._teacher_changed(tid, schools={sid})
+
+    def _apply_qualification(self, e: Accepted) -> Changes:
+        p = e.payload
+        match e.event_type:
+            case "certification.granted":
+                old = self.certificates.get(p["certificate_id"])
                 if old is not None:
                     self.certificates_of[old.teacher_id].discard(old.certificate_id)
-                self.certificates[p.certificate_id] = Certificate(
-                    p.certificate_id,
-                    p.teacher_id,
-                    str(p.level),
-                    p.issued_on,
-                    p.valid_until,
+                cert = Certificate(
+                    p["certificate_id"],
+                    p["teacher_id"],
+                    p["level"],
+                    date.fromisoformat(p["issued_on"]),
+                    date.fromisoformat(p["valid_until"]),
                     granted_by=e.event_id,
                 )
-                self.certificates_of[p.teacher_id].add(p.certificate_id)
-                return set()
-            case ev.CertificationRevoked():
-                cert = self.certificates.get(p.certificate_id)
-                if cert is not None and cert.revoked_at is None:
-                    cert.revoked_at = e.occurred_at
-                return set()
-            case ev.DegreeEnrolled():
-                self.programmes[p.programme_id] = Programme(
-                    p.programme_id, p.teacher_id, Degree(p.target_degree.value)
-                )
-                return set()
-            case ev.DegreeConferred():
-                prog = self.programmes.get(p.programme_id)
-                if prog is None or prog.status != "enrolled":
-                    return set()
-                prog.status = "conferred"
-                t = self.teachers.get(prog.teacher_id)
-                if t is None or DEGREE_RANK[prog.target] <= DEGREE_RANK[t.degree]:
-                    return set()
-                at = t.school_id
-                if at is not None:
-                    self._place(t, None)
-                t.degree = prog.target
-                if at is not None:
-                    self._place(t, at)
-                return {at} if at else set()
-            case ev.DegreeWithdrawn():
-                prog = self.programmes.get(p.programme_id)
-                if prog is not None and prog.status == "enrolled":
-                    prog.status = "withdrawn"
-                return set()
-            case ev.StudioEstablished():
-                self.studios[p.studio_id] = Studio(
-                    p.studio_id,
-                    sid,
-                    p.name,
-                    str(p.level),
-                    p.lead_teacher_id,
-                    e.occurred_at,
-                    trade=p.trade,
-                    community=str(p.community) if p.community else None,
-                )
-                return set()
-            case _:
-                self._apply_studio(e)
-                return set()
+                self.certificates[cert.certificate_id] = cert
+                self.certificates_of[cert.teacher_id].add(cert.certificate_id)
+                holders = (cert.teacher_id,) if old is None else (cert.teacher_id, old.teacher_id)
+                return self._teacher_changed(*holders)
+            case "certification.revoked":
+                revoked = self.certificates.get(p["certificate_id"])
+                if revoked is None:
+                    return NO_CHANGES
+                if revoked.revoked_at is None:
+                    revoked.revoked_at = e.occurred_at
+                return self._teacher_changed(revoked.teacher_id)
+            case "degree.enrolled":
+                prog = Programme(p["programme_id"], p["teacher_id"], p["target_degree"])
+                self.programmes[prog.programme_id] = prog
+                return self._teacher_changed(prog.teacher_id)
+        prog_ = self.programmes.get(p["programme_id"])
+        if prog_ is None:
+            return NO_CHANGES
+        if prog_.status != "enrolled":  # conferral or withdrawal of a programme not enrolled: nothing
+            return self._teacher_changed(prog_.teacher_id)
+        if e.event_type == "degree.withdrawn":
+            prog_.status = "withdrawn"
+            return self._teacher_changed(prog_.teacher_id)
+        prog_.status = "conferred"
+        t = self.teachers.get(prog_.teacher_id)
+        if t is None or DEGREE_RANK[prog_.target] <= DEGREE_RANK[t.degree]:
+            return self._teacher_changed(prog_.teacher_id)
+        at = t.school_id
+        if at is not None:
+            self._place(t, None)
+        t.degree = prog_.target
+        if at is not None:
+            self._place(t, at)
+        return self._teacher_changed(prog_.teacher_id, schools={at} if at else set())
 
-    def _apply_studio(self, e: Accepted) -> None:
-        p = e.payload
-        studio = self.studios.get(getattr(p, "studio_id", ""))
+    def _apply_studio(self, e: Accepted) -> Changes:
+        p: dict[str, Any] = e.payload
+        named = tuple(p[k] for k in ("lead_teacher_id", "teacher_id") if k in p)
+        changed = self._teacher_changed(*named) | Changes(studios=frozenset({p["studio_id"]}))
+        studio = self.studios.get(p["studio_id"])
+        if e.event_type == "studio.established":
+            if studio is not None:
+                self._index_studio(studio, add=False)
+            studio = Studio(
+                p["studio_id"],
+                e.school_id,
+                p["name"],
+                p["level"],
+                p["lead_teacher_id"],
+                e.occurred_at,
+                trade=p.get("trade"),
+                community=p.get("community"),
+            )
+            self.studios[studio.studio_id] = studio
+            self._index_studio(studio, add=True)
+            return changed
         if studio is None or studio.school_id != e.school_id:
-            return  # unknown studio, or another school's: changes nothing
-        match p:
-            case ev.StudioLeadChanged():
-                studio.lead_teacher_id = p.lead_teacher_id
-            case ev.StudioMemberJoined():
-                studio.members[p.teacher_id] = p.role
-            case ev.StudioMemberLeft():
-                studio.members.pop(p.teacher_id, None)
-            case ev.StudioActivityReported():
+            return changed  # unknown studio, or another school's: changes nothing
+        self._index_studio(studio, add=False)
+        match e.event_type:
+            case "studio.lead_changed":
+                studio.lead_teacher_id = p["lead_teacher_id"]
+            case "studio.member_joined":
+                studio.members[p["teacher_id"]] = p["role"]
+            case "studio.member_left":
+                studio.members.pop(p["teacher_id"], None)
+            case "studio.activity_reported":
                 studio.last_activity_at = e.occurred_at
-            case ev.StudioEvaluated():
-                studio.last_evaluation = p.result
-            case ev.StudioClosed():
+            case "studio.evaluated":
+                studio.last_evaluation = p["result"]
+            case "studio.closed":
                 if studio.closed_at is None:
                     studio.closed_at = e.occurred_at
+        self._index_studio(studio, add=True)
+        return changed
 
 
 def students(school: School, weights: dict[str, Fraction]) -> Fraction:

@@ -1,4 +1,4 @@
-"""Reference data as code (DOMAIN.md sections 2 and 3): cities and their circles, communities, levels."""
+"""Reference data as code (docs/domain.md sections 1-3): cities and their circles, communities, levels."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ class Degree(StrEnum):
     doctor = "doctor"
 
 
-DEGREE_RANK = {d: i for i, d in enumerate(Degree)}
+DEGREE_RANK: dict[str, int] = {d.value: i for i, d in enumerate(Degree)}
 
 
 class TargetDegree(StrEnum):

@@ -1,10 +1,16 @@
-"""The store interface both backends implement, the migrations runner and `open_store`."""
+"""The store interface both backends implement, the migrations runner and `open_store`.
+
+A store speaks SQL to one ClickHouse database and nothing else: what a row means is decided by its
+callers (`sinks.eventlog`, `sinks.live`). Both backends return rows of the same Python types: String
+as `str` (as `bytes` for the columns a query names binary), integers as `int`, DateTime as an aware
+UTC `datetime`, Nullable as `None`, Array as `list`.
+"""
 
 from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -15,7 +21,9 @@ from dualtrack.errors import StoreError
 from dualtrack.settings import Settings
 
 Row = dict[str, Any]
+Columns = Mapping[str, Sequence[Any]]
 _DB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -34,9 +42,15 @@ def statements(sql: str) -> list[str]:
     return [s.strip() for s in text.split(";") if s.strip()]
 
 
-def utc_naive(value: datetime) -> datetime:
-    """An aware datetime as the naive UTC wall time ClickHouse DateTime('UTC') columns take."""
-    return value.astimezone(UTC).replace(tzinfo=None, microsecond=0)
+def micros(t: datetime) -> int:
+    """An aware datetime as integer microseconds since the epoch (exact, for ordering)."""
+    d = t - _EPOCH
+    return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+
+
+def utc(value: datetime) -> datetime:
+    """A DateTime value as both backends return it: aware, in UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Store(abc.ABC):
@@ -44,10 +58,11 @@ class Store(abc.ABC):
 
     kind: str = ""
 
-    def __init__(self, database: str) -> None:
+    def __init__(self, database: str, insert_batch_rows: int = 50_000) -> None:
         if not _DB_NAME.match(database):
             raise StoreError(f"invalid database name {database!r}: use letters, digits and _")
         self.database = database
+        self.insert_batch_rows = insert_batch_rows
 
     # --- what a backend provides -----------------------------------------------------------------
 
@@ -56,11 +71,12 @@ class Store(abc.ABC):
         """Run a statement that returns nothing."""
 
     @abc.abstractmethod
-    def query(self, sql: str) -> list[Row]:
-        """Run a SELECT; rows as dicts (DateTime as naive UTC datetime or its text)."""
+    def query(self, sql: str, binary: Iterable[str] = ()) -> list[Row]:
+        """Run a SELECT; rows as dicts of the common types (the `binary` columns as bytes)."""
 
     @abc.abstractmethod
-    def _insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None: ...
+    def _insert_columns(self, table: str, columns: Columns, rows: int) -> None:
+        """Insert one batch given as columns of equal length into the qualified `table`."""
 
     def close(self) -> None:  # noqa: B027 - optional for backends
         """Release the connection or the embedded engine."""
@@ -74,25 +90,29 @@ class Store(abc.ABC):
         self.close()
 
     def table(self, name: str) -> str:
+        """The qualified name of one of the project's tables (an identifier, never data)."""
+        if not _DB_NAME.match(name):
+            raise StoreError(f"invalid table name {name!r}")
         return f"{self.database}.{name}"
 
-    def insert(self, table: str, rows: Iterable[Row], batch_size: int = 5000) -> int:
-        """Insert dict rows (all with the same keys) in batches; returns how many were written."""
-        n = 0
-        batch: list[Row] = []
-        for row in rows:
-            batch.append(row)
-            if len(batch) >= batch_size:
-                n += self._flush(table, batch)
-                batch = []
-        if batch:
-            n += self._flush(table, batch)
+    def insert_columns(self, table: str, columns: Columns) -> int:
+        """Insert rows given as columns (equal lengths); returns how many were written."""
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) > 1:
+            raise StoreError(f"insert into {table}: columns of different lengths {sorted(lengths)}")
+        n = lengths.pop() if lengths else 0
+        for start in range(0, n, self.insert_batch_rows):
+            part = {k: v[start : start + self.insert_batch_rows] for k, v in columns.items()}
+            self._insert_columns(self.table(table), part, min(self.insert_batch_rows, n - start))
         return n
 
-    def _flush(self, table: str, batch: list[Row]) -> int:
-        columns = list(batch[0])
-        self._insert(self.table(table), columns, [[r[c] for c in columns] for r in batch])
-        return len(batch)
+    def insert(self, table: str, rows: Iterable[Row]) -> int:
+        """Insert dict rows (all with the same keys); returns how many were written."""
+        batch = list(rows)
+        if not batch:
+            return 0
+        names = list(batch[0])
+        return self.insert_columns(table, {c: [r[c] for r in batch] for c in names})
 
     def migrate(self) -> list[int]:
         """Apply the migrations not yet recorded; safe to run twice. Returns the versions applied."""
@@ -102,9 +122,7 @@ class Store(abc.ABC):
             "(version UInt32, name String, applied_at DateTime('UTC')) "
             "ENGINE = ReplacingMergeTree ORDER BY version"
         )
-        done = {
-            int(r["version"]) for r in self.query(f"SELECT version FROM {self.table('schema_migrations')}")
-        }
+        done = set(self.applied_migrations())
         applied = []
         for version, name, sql in migrations():
             if version in done:
@@ -119,7 +137,8 @@ class Store(abc.ABC):
         return applied
 
     def applied_migrations(self) -> list[int]:
-        rows = self.query(f"SELECT DISTINCT version FROM {self.table('schema_migrations')} ORDER BY version")
+        table = self.table("schema_migrations")
+        rows = self.query(f"SELECT DISTINCT version FROM {table} ORDER BY version")  # noqa: S608 - table names from Store.table
         return [int(r["version"]) for r in rows]
 
 
@@ -127,25 +146,30 @@ def open_store(
     settings: Settings | None = None, *, path: Path | str | None = None, url: str | None = None
 ) -> Store:
     """The store named by `path` (chDB), `url` (a server), or else by the settings."""
-    settings = settings or Settings()
     if path is None and url is None:
+        if settings is None:
+            raise StoreError("open_store needs the settings, a path or a URL")
         url = settings.clickhouse_url
-        if url is None:
-            path = settings.store_path
+        path = settings.store_path if url is None else None
+    options: dict[str, Any] = {}
+    if settings is not None:
+        options["insert_batch_rows"] = settings.insert_batch_rows
     if url is not None:
         from sinks.clickhouse import ServerStore
 
-        return ServerStore.from_url(url, retry_seconds=settings.sink_retry_seconds)
+        if settings is not None:
+            options["retry_seconds"] = settings.sink_retry_seconds
+        return ServerStore.from_url(url, **options)
     from sinks.embedded import EmbeddedStore
 
-    return EmbeddedStore(Path(path or settings.store_path))
+    return EmbeddedStore(Path(str(path)), **options)
 
 
 def parse_url(url: str) -> dict[str, Any]:
     """host, port, user, password and database of a `clickhouse://user:pass@host:port/db` URL."""
     u = urlparse(url)
     if u.scheme not in ("clickhouse", "clickhouses"):
-        raise StoreError(f"DUALTRACK_CLICKHOUSE_URL must start with clickhouse://, not {url!r}")
+        raise StoreError("DUALTRACK_CLICKHOUSE_URL must start with clickhouse:// or clickhouses://")
     return {
         "host": u.hostname or "127.0.0.1",
         "port": u.port or (9440 if u.scheme == "clickhouses" else 9000),

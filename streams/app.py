@@ -1,50 +1,65 @@
-"""The Faust app. Agents live in streams/agents/ and are found through an explicit autodiscover list."""
+"""The Faust app, built by `create_app(settings)`: topics, the duplicate rule's table, the runtime and
+one agent per module in `streams/agents/`. Importing this module builds nothing."""
 
 from __future__ import annotations
 
-import faust
+from dataclasses import dataclass, field
+from typing import Any
 
 from dualtrack.settings import Settings
+from rules.limits import Rules, load_rules
 from streams.runtime import Runtime
 from streams.topics import PARTITIONS, TopicNames
 
-settings = Settings()
-names = TopicNames.of(settings)
 
-app = faust.App(
-    f"{settings.topic_prefix}-worker",
-    broker=[f"kafka://{s.strip()}" for s in settings.kafka_bootstrap_servers.split(",")],
-    store="memory://",  # tables are rebuilt from their changelog topics at start
-    autodiscover=[
-        "streams.agents.intake",
-        "streams.agents.dedup",
-        "streams.agents.engine",
-        "streams.agents.dead_letters",
-        "streams.agents.notifier",
-    ],
-    origin="streams",
-    topic_partitions=PARTITIONS["valid"],
-    topic_replication_factor=1,
-    topic_allow_declare=True,
-    consumer_auto_offset_reset="earliest",
-    producer_acks=-1,
-    broker_commit_every=500,
-    # a worker killed without leaving the group holds its partitions until this runs out
-    broker_session_timeout=10.0,
-    broker_heartbeat_interval=2.0,
-    broker_commit_interval=1.0,
-    web_enabled=False,
-    value_serializer="raw",
-    key_serializer="raw",
-)
+@dataclass
+class Pipeline:
+    """The app and what its agents share."""
 
-intake_topic = app.topic(names.intake, partitions=PARTITIONS["intake"])
-valid_topic = app.topic(names.valid, partitions=PARTITIONS["valid"])
-kept_topic = app.topic(names.kept, partitions=PARTITIONS["kept"])
-dead_letter_topic = app.topic(names.dead_letters, partitions=PARTITIONS["dead_letters"])
-alerts_topic = app.topic(names.alerts, partitions=PARTITIONS["alerts"])
+    app: Any  # faust.App
+    settings: Settings
+    rules: Rules
+    names: TopicNames
+    runtime: Runtime
+    topics: dict[str, Any] = field(default_factory=dict)  # name in TopicNames -> faust topic
+    tables: dict[str, Any] = field(default_factory=dict)
+    agents: dict[str, Any] = field(default_factory=dict)
 
-#: first-copy content hashes by event_id (the duplicate rule), partitioned like `valid`
-event_hashes = app.Table("event-hashes", default=str, partitions=PARTITIONS["valid"])
 
-runtime = Runtime(settings)
+def create_app(settings: Settings, rules: Rules | None = None) -> Pipeline:
+    """Build the Faust app for one deployment (one topic prefix, one store)."""
+    import faust
+
+    from streams.agents import dead_letters, dedup, engine, intake, notifier
+
+    rules = rules or load_rules(settings.rules_file)
+    app = faust.App(
+        f"{settings.topic_prefix}-worker",
+        broker=[f"kafka://{s.strip()}" for s in settings.kafka_bootstrap_servers.split(",")],
+        store="memory://",  # tables are rebuilt from their changelog topics at start
+        datadir=str(settings.var_dir / "faust"),
+        autodiscover=False,
+        origin="streams",
+        topic_partitions=PARTITIONS["valid"],
+        topic_replication_factor=1,
+        topic_allow_declare=True,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        broker_commit_every=500,
+        # a worker killed without leaving the group holds its partitions until this runs out
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
+        broker_commit_interval=1.0,
+        web_enabled=False,
+        value_serializer="raw",
+        key_serializer="raw",
+    )
+    names = TopicNames.of(settings)
+    p = Pipeline(app, settings, rules, names, Runtime(settings, rules))
+    for attr in ("intake", "valid", "kept", "dead_letters", "alerts"):
+        p.topics[attr] = app.topic(getattr(names, attr), partitions=PARTITIONS[attr])
+    #: first-copy content hashes by event_id (the duplicate rule), partitioned like `valid`
+    p.tables["event_hashes"] = app.Table("event-hashes", default=str, partitions=PARTITIONS["valid"])
+    for module in (intake, dedup, engine, dead_letters, notifier):
+        module.register(p)
+    return p

@@ -5,7 +5,7 @@
     producer.flush()
 
 `teacher_id_from_national_id(national_id, secret)` derives the pseudonymous teacher id, so that no
-national ID number ever leaves the school (DOMAIN.md section 6).
+national ID number ever leaves the school (docs/domain.md section 9).
 """
 
 from __future__ import annotations

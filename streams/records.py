@@ -7,10 +7,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from dualtrack.history import micros
 from rules.alerts import Transition
 from rules.report import alert_dict
 from schemas.validation import Reason, Rejected
+from sinks.base import micros
 
 
 def dead_letter_record(r: Rejected, origin: str, arrived_at: datetime | None = None) -> bytes:

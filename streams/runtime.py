@@ -1,4 +1,9 @@
-"""What the agents of one worker share: the store (one writer at a time), the materializer and counters."""
+"""What the agents of one worker share: the store (one writer at a time), the materializer and counters.
+
+Nothing here touches the store on the event loop: opening it, migrating, recovering and every write run
+in a worker thread (`run`), one at a time, so a slow or absent ClickHouse server delays results but
+never stops the consumer's heartbeats.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,16 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
-from dualtrack.history import Materializer
+from dualtrack.errors import DualtrackError
 from dualtrack.settings import Settings
-from rules.limits import load_rules
+from rules.limits import Rules
+from schemas.validation import Rejected
 from sinks import Store, open_store
+from sinks.eventlog import EventLog
+from streams.materialize import Materializer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -21,7 +30,6 @@ T = TypeVar("T")
 @dataclass
 class Counters:
     received: int = 0
-    accepted: int = 0
     dead_lettered: int = 0
     duplicates: int = 0
     kept: int = 0
@@ -33,44 +41,59 @@ class Counters:
 
 
 class Runtime:
-    """Opened lazily in the worker (not at import), so unit tests can import the app without a store."""
+    """The worker's store and engine, opened by `start()` (in a thread), never at import."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, rules: Rules) -> None:
         self.settings = settings
-        self.rules = load_rules(settings.rules_file)
+        self.rules = rules
         self.counters = Counters()
         self._store: Store | None = None
         self._materializer: Materializer | None = None
         self._lock = asyncio.Lock()
+        self._opening: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
-
-    @property
-    def store(self) -> Store:
-        if self._store is None:
-            self._store = open_store(self.settings)
-            self._store.migrate()
-        return self._store
 
     @property
     def materializer(self) -> Materializer:
         if self._materializer is None:
-            self._materializer = Materializer(self.store, self.rules)
+            raise DualtrackError("the worker's store is not open yet (Runtime.start)")
         return self._materializer
+
+    @property
+    def log(self) -> EventLog:
+        return self.materializer.log
 
     def busy(self) -> bool:
         """Whether store work (a batch or a clock tick) is in progress."""
         return self._lock.locked()
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run blocking store work in a thread, one call at a time (chDB is single-writer)."""
+        """Run blocking store work in a thread, one call at a time (chDB is single-writer), once the
+        store is open and the engine recovered."""
+        await self.start()
         async with self._lock:
             return await asyncio.to_thread(fn, *args)
 
-    async def recover(self) -> None:
-        """Rebuild the engine from the store's event log before consuming (a restart loses nothing)."""
+    async def dead_letter(self, rows: list[tuple[Rejected, str, datetime]]) -> None:
+        """Keep dead letters in the store (once it is open)."""
+        await self.run(lambda: self.log.dead_letter(rows))
+
+    async def start(self) -> None:
+        """Open the store, migrate it and rebuild the engine from its event log, off the event loop.
+        Every agent awaits the same start; the first one to ask begins it."""
         if self.ready.is_set():
             return
-        n = await self.run(self.materializer.load)
+        if self._opening is None:
+            self._opening = asyncio.ensure_future(self._open())
+        await asyncio.shield(self._opening)
+
+    async def _open(self) -> None:
+        async with self._lock:
+            self._store = await asyncio.to_thread(open_store, self.settings)
+            await asyncio.to_thread(self._store.migrate)
+            materializer = Materializer(self._store, self.rules)
+            n = await asyncio.to_thread(materializer.load)
+            self._materializer = materializer
         log.info("recovered %d kept events from the store", n)
         self.ready.set()
 

@@ -11,9 +11,9 @@ from dualtrack.settings import Settings
 @dataclass(frozen=True)
 class TopicNames:
     intake: str  # raw events from schools, keyed by school_id
-    valid: str  # validated events (canonical JSON), keyed by event_id: the dedup partitioning
+    valid: str  # validated events (their bytes, the content hash in a header), keyed by event_id
     kept: str  # first copies, keyed by the province: the engine's ordered input
-    dead_letters: str  # rejected events with original bytes, reason and school
+    dead_letters: str  # rejected events with original bytes (IDs masked), reason and school
     alerts: str  # alert transitions (fired / updated / resolved)
 
     @classmethod
@@ -28,6 +28,8 @@ class TopicNames:
 #: partitions per topic: intake and valid scale out by school and event id; the engine's input is
 #: one partition per province deployment (its rules are a fold in one order).
 PARTITIONS = {"intake": 4, "valid": 4, "kept": 1, "dead_letters": 1, "alerts": 1}
+#: the header that carries an accepted event's content hash from the intake on
+CONTENT_HASH = "content-hash"
 
 
 def ensure_topics(settings: Settings) -> None:

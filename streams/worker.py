@@ -26,10 +26,7 @@ def group_drained(settings: Settings, group: str, topics: list[str]) -> bool:
         enable_auto_commit=False,
     )
     try:
-        if hasattr(admin, "list_group_offsets"):  # kafka-python 3.x
-            committed = admin.list_group_offsets({group: None}).get(group, {})
-        else:  # kafka-python 2.x
-            committed = admin.list_consumer_group_offsets(group)
+        committed = admin.list_group_offsets({group: None}).get(group, {})
         parts = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
         ends = consumer.end_offsets(parts)
         for tp in parts:
@@ -47,19 +44,54 @@ def group_drained(settings: Settings, group: str, topics: list[str]) -> bool:
         admin.close()
 
 
-def run_worker(exit_when_idle: float | None = None, loglevel: str = "warning") -> None:
-    settings = Settings()
-    ensure_topics(settings)
+def _awaiting(obj: object) -> list[str]:
+    """The chain of frames an awaiting coroutine or async generator is suspended in, innermost last."""
+    out = []
+    while obj is not None:
+        frame = (
+            getattr(obj, "cr_frame", None) or getattr(obj, "ag_frame", None) or getattr(obj, "gi_frame", None)
+        )
+        if frame is not None:
+            out.append(f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}")
+        obj = (
+            getattr(obj, "cr_await", None)
+            or getattr(obj, "ag_await", None)
+            or getattr(obj, "gi_yieldfrom", None)
+        )
+    return out
+
+
+def dump_tasks() -> None:
+    """Log where every agent of the project waits (`kill -USR2 <worker pid>`): what a stuck worker does."""
+    import gc
+    import types
+
+    for obj in gc.get_objects():
+        if isinstance(obj, types.CoroutineType | types.AsyncGeneratorType):
+            frame = getattr(obj, "cr_frame", None) or getattr(obj, "ag_frame", None)
+            if frame is not None and (
+                "/streams/" in frame.f_code.co_filename or "faust/streams.py" in frame.f_code.co_filename
+            ):
+                chain = "\n    ".join(_awaiting(obj))
+                log.warning("coroutine %s waits in:\n    %s", frame.f_code.co_name, chain)
+
+
+def run_worker(settings: Settings, exit_when_idle: float | None = None, loglevel: str = "warning") -> None:
     import faust
 
-    from streams.app import app, runtime
+    from streams.app import create_app
+
+    ensure_topics(settings)
+    (settings.var_dir / "faust").mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
+    p = create_app(settings)
+    runtime = p.runtime
 
     if exit_when_idle is not None:
         names = TopicNames.of(settings)
         inputs = [names.intake, names.valid, names.kept, names.dead_letters]
         started = time.monotonic()
 
-        @app.timer(interval=1.0)
+        @p.app.timer(interval=1.0, name="exit_when_drained")
         async def exit_when_drained() -> None:
             now = time.monotonic()
             if (
@@ -68,7 +100,7 @@ def run_worker(exit_when_idle: float | None = None, loglevel: str = "warning") -
                 or now - max(started, runtime.counters.last_activity) < exit_when_idle
             ):
                 return
-            if await asyncio.to_thread(group_drained, settings, app.conf.id, inputs):
+            if await asyncio.to_thread(group_drained, settings, p.app.conf.id, inputs):
                 c = runtime.counters
                 log.warning(
                     "input drained and written (received %d, kept %d, duplicates %d, dead-lettered %d, "
@@ -77,7 +109,11 @@ def run_worker(exit_when_idle: float | None = None, loglevel: str = "warning") -
                 )  # fmt: skip
                 os.kill(os.getpid(), signal.SIGTERM)
 
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    @p.app.task
+    async def debug_signal() -> None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR2, dump_tasks)
+
+    worker = faust.Worker(p.app, loglevel=loglevel, quiet=True)
     try:
         worker.execute_from_commandline()
     finally:

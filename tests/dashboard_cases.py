@@ -28,11 +28,12 @@ SELECTIONS = {
 def cases() -> list[tuple[str, str, str, tuple[Column, ...]]]:
     """(case id, panel title, expanded SQL, expected columns) for every panel and selection."""
     out = []
-    for dash, panel in all_panels():
+    rules = load_rules()
+    for dash, panel in all_panels(rules):
         for name, variables in SELECTIONS.items():
             sql = expand(panel.sql, variables, START, END, interval_s=86_400)
             out.append((f"{dash.uid}: {panel.title} [{name}]", panel.title, sql, panel.columns))
-    for rule in alert_rules(load_rules()):
+    for rule in alert_rules(rules):
         sql = rule["data"][0]["model"]["rawSql"]
         out.append((f"alert {rule['uid']}", rule["title"], sql, ()))
     return out

@@ -1,9 +1,8 @@
-"""Small builders for events and the shared example's location."""
+"""Small builders for events, and the example province kept in tests/fixtures."""
 
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -11,19 +10,12 @@ from typing import Any
 from schemas.validation import Accepted, validate
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("DUALTRACK_SHARED", ROOT.parent / "shared")).resolve()
-EXAMPLES = SHARED / "examples"
-COMPARE = SHARED / "tools" / "compare-report.py"
+FIXTURES = ROOT / "tests" / "fixtures"
 
 
 def example(name: str) -> Path:
-    path = EXAMPLES / name
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{path} is missing: the shared examples are expected beside the repository "
-            "(set DUALTRACK_SHARED to their folder)"
-        )
-    return path
+    """A file of the example province: `province-small.jsonl` and its `expected-report-*.json`."""
+    return FIXTURES / name
 
 
 def ev(
@@ -58,3 +50,13 @@ def register(school: str, at: str, level: str = "secondary", city: str = "jinan"
 def enroll(school: str, at: str, full_time: int, night: int = 0, correspondence: int = 0) -> dict[str, Any]:
     counts = {"full_time": full_time, "night": night, "correspondence": correspondence}
     return ev("enrollment.reported", school, at, {"term": "2024-autumn", "counts": counts})
+
+
+def close_app_loops(app: Any) -> None:
+    """Close the event loop Faust's consumer thread makes on first use: a test context never starts
+    that thread, so nothing else would (and its sockets would be reported unclosed much later)."""
+    consumer = getattr(app, "_consumer", None)
+    thread = getattr(consumer, "_thread", None)
+    loop = getattr(thread, "thread_loop", None)
+    if loop is not None and not loop.is_closed():
+        loop.close()

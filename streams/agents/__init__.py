@@ -1,1 +1,1 @@
-"""One agent per concern, each named after what it consumes."""
+"""One agent per module, each named after the topic it consumes; `register(pipeline)` adds it to the app."""

@@ -1,12 +1,13 @@
-"""Intake validation: every raw event is validated; invalid ones go to the dead-letter topic."""
+"""Intake: every raw event is validated, once; invalid ones go to the dead-letter topic."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from schemas.validation import Rejected, validate
-from streams.app import app, dead_letter_topic, intake_topic, names, runtime, valid_topic
+from streams.app import Pipeline
 from streams.records import dead_letter_record
+from streams.topics import CONTENT_HASH
 
 
 def sender_of(headers: Any) -> str | None:
@@ -15,18 +16,28 @@ def sender_of(headers: Any) -> str | None:
     return None
 
 
-@app.agent(intake_topic)
-async def intake(stream: Any) -> None:
-    async for event in stream.events():
-        value: bytes = event.value
-        runtime.counters.received += 1
-        runtime.counters.touch()
-        result = validate(value, sender=sender_of(event.headers))
-        if isinstance(result, Rejected):
-            runtime.counters.dead_lettered += 1
-            await dead_letter_topic.send(
-                key=result.school_id.encode(), value=dead_letter_record(result, names.intake)
+def register(p: Pipeline) -> Any:
+    counters = p.runtime.counters
+    valid, dead = p.topics["valid"], p.topics["dead_letters"]
+
+    @p.app.agent(p.topics["intake"], name="intake")
+    async def intake(stream: Any) -> None:
+        async for event in stream.events():
+            value: bytes = event.value
+            counters.received += 1
+            counters.touch()
+            result = validate(value, sender=sender_of(event.headers))
+            if isinstance(result, Rejected):
+                counters.dead_lettered += 1
+                await dead.send(
+                    key=result.school_id.encode(), value=dead_letter_record(result, p.names.intake)
+                )
+                continue
+            await valid.send(
+                key=result.event_id.encode(),
+                value=value,
+                headers={CONTENT_HASH: result.content_hash.encode()},
             )
-            continue
-        runtime.counters.accepted += 1
-        await valid_topic.send(key=result.event_id.encode(), value=value)
+
+    p.agents["intake"] = intake
+    return intake

@@ -8,10 +8,9 @@ import logging
 import urllib.request
 from typing import Any
 
-from streams.app import alerts_topic, app, runtime
+from streams.app import Pipeline
 
 log = logging.getLogger(__name__)
-notified = app.Table("notified", default=bool, partitions=1)
 
 
 def post(url: str, body: bytes) -> int:
@@ -23,22 +22,29 @@ def post(url: str, body: bytes) -> int:
         return int(r.status)
 
 
-@app.agent(alerts_topic)
-async def notifier(stream: Any) -> None:
-    url = runtime.settings.alert_webhook_url
-    async for value in stream:
-        if not url:
-            continue
-        record = json.loads(value)
-        if notified[record["id"]]:
-            continue  # delivered before a restart or a redelivery
-        delay = 1.0
-        while True:
-            try:
-                await asyncio.to_thread(post, url, value)
-                break
-            except OSError as err:
-                log.warning("alert webhook %s failed (%s); retrying in %.0fs", url, err, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 60.0)
-        notified[record["id"]] = True
+def register(p: Pipeline) -> Any:
+    url = p.settings.alert_webhook_url
+    notified = p.app.Table("notified", default=bool, partitions=1)
+    p.tables["notified"] = notified
+
+    @p.app.agent(p.topics["alerts"], name="notifier")
+    async def notifier(stream: Any) -> None:
+        async for value in stream:
+            if not url:
+                continue
+            record = json.loads(value)
+            if notified[record["id"]]:
+                continue  # delivered before a restart or a redelivery
+            delay = 1.0
+            while True:
+                try:
+                    await asyncio.to_thread(post, url, value)
+                    break
+                except OSError as err:
+                    log.warning("alert webhook %s failed (%s); retrying in %.0fs", url, err, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 60.0)
+            notified[record["id"]] = True
+
+    p.agents["notifier"] = notifier
+    return notifier

@@ -24,6 +24,23 @@ from tests.helpers import ROOT
 CLI = [sys.executable, "-m", "dualtrack.cli"]
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_data_folders_left_behind() -> Iterator[None]:
+    """Workers keep Faust's data folder under DUALTRACK_VAR_DIR, never in the repository root."""
+    before = set(ROOT.glob("*-data"))
+    yield
+    left = set(ROOT.glob("*-data")) - before
+    assert not left, f"a worker left its data folder in the repository: {sorted(map(str, left))}"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration" in str(item.path):

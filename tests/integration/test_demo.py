@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
-from tests.helpers import COMPARE
 from tests.integration.conftest import run_cli
+from tests.report_compare import assert_same_report
 
 
 def test_small_demo_agrees_with_replay(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -35,10 +34,6 @@ def test_small_demo_agrees_with_replay(services, tmp_path: Path) -> None:  # typ
     assert counts["dead_lettered"] == 3 and counts["duplicates"] > 0
     again = run_cli(["report", "--store", str(store), "--as-of", report["as_of"], "--format", "json"], env)
     assert again.returncode == 0, again.stderr
-    (tmp_path / "replay.json").write_text(again.stdout)
-    (tmp_path / "demo.json").write_text(json.dumps(report))
-    result = subprocess.run([sys.executable, str(COMPARE), str(tmp_path / "replay.json"), str(tmp_path / "demo.json")],
-                            capture_output=True, text=True)  # fmt: skip
-    assert result.returncode == 0, result.stdout
+    assert_same_report(json.loads(again.stdout), report)
     workers = subprocess.run(["pgrep", "-f", "dualtrack.cli worker"], capture_output=True, text=True)
     assert workers.stdout.strip() == "", "the demo left its worker running"

@@ -8,42 +8,35 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dualtrack.history import event_row
 from dualtrack.settings import Settings
 from infra.clickhouse import ClickHouse
 from infra.services import port_open
 from sinks.clickhouse import ServerStore
+from sinks.eventlog import EventLog
 from tests.helpers import accepted, hire
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.integration.conftest import free_port
 
 
 def test_writes_survive_a_server_outage_without_loss_or_doubles(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    native, http = _free_port(), _free_port()
+    native, http = free_port(), free_port()
     server = ClickHouse(Settings(var_dir=tmp_path / "var", clickhouse_port=native, clickhouse_http_port=http))
     assert " started " in server.up()
     try:
         store = ServerStore("127.0.0.1", native, "outage", retry_seconds=90)
         store.migrate()
         batches, size = 16, 50
-        rows = [
-            [event_row(accepted(hire("SD1", "2025-01-01T08:00:00+08:00", f"T{b}-{i}")), datetime.now(UTC))
-             for i in range(size)]
+        log = EventLog(store)
+        batches_of_events = [
+            [accepted(hire("SD1", "2025-01-01T08:00:00+08:00", f"T{b}-{i}")) for i in range(size)]
             for b in range(batches)
-        ]  # fmt: skip
+        ]
         written: list[int] = []
         errors: list[BaseException] = []
 
         def writer() -> None:
             try:
-                for b, batch in enumerate(rows):
-                    store.insert("events", batch)
+                for b, batch in enumerate(batches_of_events):
+                    log.append(batch, datetime.now(UTC))
                     written.append(b)
                     time.sleep(0.15)
             except BaseException as err:

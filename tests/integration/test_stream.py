@@ -8,13 +8,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from sinks.base import open_store
-from tests.helpers import COMPARE, ROOT, example
+from tests.helpers import ROOT, example
 from tests.integration.conftest import CLI, run_cli
+from tests.report_compare import assert_same_report
 
 AS_OF = "2025-12-31T23:59:59+08:00"
 
@@ -25,15 +25,10 @@ def produce_example(env: dict[str, str]) -> None:
     assert "sent 1085" in result.stdout
 
 
-def check_report(env: dict[str, str], tmp_path: Path) -> str:
+def check_report(env: dict[str, str]) -> None:
     rep = run_cli(["report", "--as-of", AS_OF, "--format", "json"], env)
     assert rep.returncode == 0, rep.stderr
-    actual = tmp_path / "report.json"
-    actual.write_text(rep.stdout)
-    result = subprocess.run([sys.executable, str(COMPARE), str(example("expected-report-2025-12-31.json")),
-                             str(actual)], capture_output=True, text=True)  # fmt: skip
-    assert result.returncode == 0, result.stdout
-    return result.stdout.strip()
+    assert_same_report(example("expected-report-2025-12-31.json"), rep.stdout)
 
 
 def counts(url: str) -> dict[str, int]:
@@ -62,12 +57,12 @@ def test_round_trip_through_kafka_faust_and_clickhouse(
     assert got["events"] == got["distinct_events"] == 1056
     assert got["dead_letters"] == 8
     assert got["transitions"] > 0
-    check_report(cli_env, tmp_path)
+    check_report(cli_env)
 
 
 def test_worker_killed_midway_recovers_to_the_same_results(cli_env: dict[str, str], server_url: str,
                                                            tmp_path: Path) -> None:  # fmt: skip
-    env = dict(cli_env, DUALTRACK_SINK_BATCH_SIZE="50", DUALTRACK_SINK_FLUSH_SECONDS="0.2")
+    env = dict(cli_env, DUALTRACK_STREAM_BATCH_SIZE="50", DUALTRACK_STREAM_BATCH_SECONDS="0.2")
     produce_example(env)
     proc = subprocess.Popen([*CLI, "worker"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
@@ -91,4 +86,5 @@ def test_worker_killed_midway_recovers_to_the_same_results(cli_env: dict[str, st
     got = counts(server_url)
     assert got["events"] == got["distinct_events"] == 1056
     assert got["dead_letters"] == 8
-    print(json.dumps({"killed_after_events": seen, "compare": check_report(env, tmp_path)}))
+    check_report(env)
+    print(json.dumps({"killed_after_events": seen}))

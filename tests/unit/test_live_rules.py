@@ -12,7 +12,7 @@ from unittest.mock import patch
 from rules.engine import fold
 from rules.limits import load_rules
 from rules.report import build_report
-from tests.helpers import accepted, hire, register
+from tests.helpers import accepted, close_app_loops, hire, register
 
 RULES = load_rules()
 T0 = datetime.fromisoformat("2025-01-01T08:00:00+08:00")
@@ -60,8 +60,10 @@ class _Hook(BaseHTTPRequestHandler):
         pass
 
 
-async def test_notifier_delivers_each_transition_once_with_retries() -> None:
+async def test_notifier_delivers_each_transition_once_with_retries(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from dualtrack.settings import Settings
     from streams.agents import notifier as mod
+    from streams.app import create_app
 
     server = HTTPServer(("127.0.0.1", 0), _Hook)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -73,15 +75,17 @@ async def test_notifier_delivers_each_transition_once_with_retries() -> None:
         "school_id": "SD1",
         "transition": "fired",
     }
+    url = f"http://127.0.0.1:{server.server_port}/hook"
+    pipeline = create_app(Settings(topic_prefix="unit", var_dir=tmp_path, alert_webhook_url=url))
     try:
-        with patch.object(mod.runtime.settings, "alert_webhook_url", f"http://127.0.0.1:{server.server_port}/hook"), \
-             patch.object(mod.asyncio, "sleep", _no_sleep):  # fmt: skip
-            async with mod.notifier.test_context() as agent:
+        with patch.object(mod.asyncio, "sleep", _no_sleep):
+            async with pipeline.agents["notifier"].test_context() as agent:
                 await agent.put(json.dumps(record).encode())
                 await agent.put(json.dumps(record).encode())  # redelivered: not posted again
     finally:
         server.shutdown()
         server.server_close()
+        close_app_loops(pipeline.app)
     assert [r["id"] for r in _Hook.received] == [record["id"]]
 
 

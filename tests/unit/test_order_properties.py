@@ -1,4 +1,4 @@
-"""Hypothesis: arrival order, duplicates and late events never change the result (DOMAIN.md section 3)."""
+"""Hypothesis: arrival order, duplicates and late events never change the result (docs/domain.md sections 3-6)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dualtrack.history import Deduplicator, intake
+from dualtrack.replay import intake
+from rules.dedup import Deduplicator
 from rules.engine import Incremental, fold
 from rules.limits import load_rules
 from rules.report import build_report

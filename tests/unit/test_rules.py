@@ -1,4 +1,4 @@
-"""The rules of DOMAIN.md sections 3-5, one behaviour per test, on small hand-made provinces."""
+"""The rules of docs/domain.md sections 3-8, one behaviour per test, on small hand-made provinces."""
 
 from __future__ import annotations
 

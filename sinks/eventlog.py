@@ -1,0 +1,87 @@
+"""The event log and the dead letters: the immutable record every result is computed from.
+
+`events` keeps each accepted event once (its bytes as sent, exactly), `dead_letters` each rejected line
+with its reason and bytes (national IDs masked). Both are keyed, so writing a row again replaces it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime
+
+from schemas.validation import Accepted, Rejected, decode
+from sinks.base import Store, micros, utc
+
+
+class EventLog:
+    """The `events` and `dead_letters` tables of one store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def append(self, events: Sequence[Accepted], arrived_at: datetime) -> int:
+        """Keep accepted events (first copies: the caller applies the duplicate rule)."""
+        return self.store.insert_columns(
+            "events",
+            {
+                "event_id": [e.event_id for e in events],
+                "event_type": [e.event_type for e in events],
+                "school_id": [e.school_id for e in events],
+                "occurred_at": [e.occurred_at for e in events],
+                "occurred_at_us": [micros(e.occurred_at) for e in events],
+                "emitted_at_us": [micros(e.emitted_at) if e.emitted_at else 0 for e in events],
+                "arrived_at": [arrived_at] * len(events),
+                "content_hash": [e.content_hash for e in events],
+                "body": [e.raw for e in events],
+            },
+        )
+
+    def dead_letter(self, rejected: Sequence[tuple[Rejected, str, datetime]]) -> int:
+        """Keep rejected lines: (the rejection, where it came from, when it arrived)."""
+        return self.store.insert_columns(
+            "dead_letters",
+            {
+                # reason and bytes identify a dead letter: a redelivered one replaces itself
+                "dead_letter_id": [
+                    hashlib.sha256(r.reason.value.encode() + b"\0" + r.raw).hexdigest()
+                    for r, _, _ in rejected
+                ],
+                "reason": [r.reason.value for r, _, _ in rejected],
+                "message": [r.message for r, _, _ in rejected],
+                "school_id": [r.school_id for r, _, _ in rejected],
+                "event_id": [r.event_id for r, _, _ in rejected],
+                "event_type": [r.event_type for r, _, _ in rejected],
+                "raw": [r.raw for r, _, _ in rejected],
+                "arrived_at": [at for _, _, at in rejected],
+                "origin": [origin for _, origin, _ in rejected],
+            },
+        )
+
+    def kept_hashes(self) -> dict[str, str]:
+        """event_id -> content hash of every kept event (the duplicate rule's memory)."""
+        events = self.store.table("events")
+        rows = self.store.query(f"SELECT event_id, any(content_hash) AS h FROM {events} GROUP BY event_id")  # noqa: S608 - table names from Store.table
+        return {r["event_id"]: r["h"] for r in rows}
+
+    def events(self, until: datetime | None = None) -> list[Accepted]:
+        """The kept events (at or before `until`), in rule order."""
+        where = f"WHERE occurred_at_us <= {micros(until)}" if until is not None else ""
+        events = self.store.table("events")
+        sql = f"SELECT event_id, any(body) AS body, any(content_hash) AS h FROM {events} {where}"  # noqa: S608 - a table name, an integer
+        rows = self.store.query(f"{sql} GROUP BY event_id", binary=("body",))
+        return sorted((decode(r["body"], r["h"]) for r in rows), key=lambda e: e.order_key)
+
+    def last_arrivals(self) -> dict[str, datetime]:
+        """school_id -> when its latest kept event arrived."""
+        events = self.store.table("events")
+        rows = self.store.query(f"SELECT school_id, max(arrived_at) AS at FROM {events} GROUP BY school_id")  # noqa: S608 - table names from Store.table
+        return {r["school_id"]: utc(r["at"]) for r in rows}
+
+    def counts(self) -> dict[str, int]:
+        """How many events are kept and lines dead-lettered."""
+        out = {}
+        for name in ("events", "dead_letters"):
+            table = self.store.table(name)
+            out[name] = int(self.store.query(f"SELECT count() AS n FROM {table} FINAL")[0]["n"])  # noqa: S608 - table names from Store.table
+        return out

@@ -1,0 +1,59 @@
+"""The live tables the dashboards read: school status, teacher and studio state, school snapshots and
+alert transitions. Rows are built by the caller (`streams.materialize`); every table is a
+ReplacingMergeTree on a deterministic key with a `version`, so a row written again replaces itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sinks.base import Row, Store, micros
+
+#: what identifies one alert transition
+TRANSITION_KEY = ("rule", "school_id", "subject", "at_us", "transition")
+
+
+class LiveTables:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def schools(self, rows: Iterable[Row]) -> int:
+        return self.store.insert("school_status", rows)
+
+    def teachers(self, rows: Iterable[Row]) -> int:
+        return self.store.insert("teacher_state", rows)
+
+    def studios(self, rows: Iterable[Row]) -> int:
+        return self.store.insert("studio_state", rows)
+
+    def snapshots(self, rows: Iterable[Row]) -> int:
+        return self.store.insert("school_snapshots", rows)
+
+    def transitions(self, rows: Iterable[Row]) -> int:
+        return self.store.insert("alert_transitions", rows)
+
+    def restate_transitions(
+        self, rows: list[Row], rules: Sequence[str], version: int, since: datetime | None
+    ) -> int:
+        """Write the transitions of a refold of `rules`, and retract the stored ones (from `since` on,
+        or all when None) that the refold no longer finds."""
+        fresh = {tuple(r[k] for k in TRANSITION_KEY) for r in rows}
+        table = self.store.table("alert_transitions")
+        names = ", ".join(f"'{r}'" for r in rules if r.replace("_", "").isalnum())
+        where = f"WHERE rule IN ({names})" + (f" AND at_us >= {micros(since)}" if since is not None else "")
+        cols = ", ".join(TRANSITION_KEY)
+        stored = self.store.query(
+            f"SELECT {cols}, argMax(retracted, version) AS retracted FROM {table} {where} GROUP BY {cols}"  # noqa: S608 - names, rule codes, an integer
+        )
+        gone = {
+            key
+            for r in stored
+            if (key := tuple(r[k] for k in TRANSITION_KEY)) not in fresh and not r["retracted"]
+        }
+        retractions: list[Row] = []
+        if gone:
+            for r in self.store.query(f"SELECT * FROM {table} FINAL {where}"):  # noqa: S608 - as above
+                if tuple(r[k] for k in TRANSITION_KEY) in gone:
+                    retractions.append({**r, "retracted": 1, "version": version})
+        return self.store.insert("alert_transitions", [*rows, *retractions])
