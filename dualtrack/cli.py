@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.text import Text
 
@@ -61,10 +62,12 @@ def _parse_time(value: str | None) -> datetime:
         t = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise typer.BadParameter(
-            f"{value!r} is not an ISO 8601 time such as 2025-12-31T23:59:59+08:00"
+            f"{value!r} is not an ISO 8601 time such as 2025-12-31T23:59:59+08:00", param_hint="--as-of"
         ) from None
     if t.tzinfo is None:
-        raise typer.BadParameter(f"{value!r} has no offset; write e.g. 2025-12-31T23:59:59+08:00")
+        raise typer.BadParameter(
+            f"{value!r} has no offset; write e.g. 2025-12-31T23:59:59+08:00", param_hint="--as-of"
+        )
     return t
 
 
@@ -165,10 +168,11 @@ def produce(
 
     summary = produce_files(Settings(), files, raw=raw, console=err)
     out.print(
-        f"sent {summary.sent}, rejected locally {summary.rejected}"
+        f"{summary.lines} lines: sent {summary.sent}, rejected locally {summary.rejected}, "
+        f"not sent {summary.failed}, blank {summary.blank}"
         + "".join(f"\n  line {n}: {reason}" for n, reason in summary.examples)
     )
-    if summary.rejected:
+    if summary.rejected or summary.failed:
         raise typer.Exit(1)
 
 
@@ -428,16 +432,35 @@ def schema_export(
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err.print(Text.assemble(("error: ", "red"), mask_text(message)))
+    err.print(Text.assemble(("error: ", "red"), mask_text(message)), soft_wrap=True)
     sys.exit(code)
 
 
 def main() -> None:
     """The console script: expected failures end with one line on stderr and a non-zero exit."""
+    from typer._click.exceptions import ClickException, UsageError
+
     try:
-        app()
+        code = typer.main.get_command(app)(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except UsageError as e:  # a bad argument or option: one line, and where to look
+        message = e.format_message().replace("Value error, ", "")
+        if not message:  # a group called without a command has printed its help already
+            sys.exit(e.exit_code)
+        command = e.ctx.command_path if e.ctx is not None else "dualtrack"
+        _fail(f"{message} (see `{command} --help`)", e.exit_code)
+    except ClickException as e:
+        _fail(e.format_message(), e.exit_code)
+    except typer.Abort:
+        _fail("aborted", 1)
     except DualtrackError as e:
         _fail(str(e))
+    except ValidationError as e:  # a DUALTRACK_* setting (its value is never repeated: it may be secret)
+        problems = "; ".join(
+            f"DUALTRACK_{'_'.join(map(str, x['loc'])).upper()}: {x['msg'].removeprefix('Value error, ')}"
+            for x in e.errors(include_input=False, include_url=False)
+        )
+        _fail(f"invalid setting {problems}")
     except OSError as e:  # a file or folder named on the command line cannot be read or written
         where = f"{e.filename}: " if e.filename else ""
         _fail(f"{where}{e.strerror or e}")

@@ -17,14 +17,11 @@ from pathlib import Path
 from dualtrack.errors import DualtrackError
 from rules.dedup import Deduplicator
 from rules.limits import Rules
+from schemas.jsonlines import KEPT_OF_A_LONG_LINE, is_blank, read_lines
 from schemas.validation import MAX_LINE_BYTES, Accepted, Reason, Rejected, rejected, validate
 from sinks.base import Store
 from sinks.eventlog import EventLog
 from streams.materialize import Materializer
-
-#: how much of an over-long line a dead letter keeps (a line of gigabytes is not kept whole)
-KEPT_OF_A_LONG_LINE = 16 * MAX_LINE_BYTES
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -52,12 +49,11 @@ class IntakeResult:
 
 
 def intake(lines: Iterable[bytes], dedup: Deduplicator) -> IntakeResult:
-    """Validate and deduplicate raw events, one per line (line endings and blank lines are skipped)."""
+    """Validate and deduplicate raw events, one per line without its ending (blank lines are counted)."""
     out = IntakeResult()
     for raw in lines:
         out.lines += 1
-        raw = raw.removesuffix(b"\n").removesuffix(b"\r")
-        if not raw.strip():
+        if is_blank(raw):
             out.blank += 1
             continue
         result = validate(raw)
@@ -74,32 +70,11 @@ def intake(lines: Iterable[bytes], dedup: Deduplicator) -> IntakeResult:
     return out
 
 
-def read_lines(path: Path) -> Iterator[bytes]:
-    """The lines of a file, in bounded memory: a line longer than the limit comes back cut to
-    KEPT_OF_A_LONG_LINE bytes (still over the limit, so it is dead-lettered as too_large)."""
+def _lines(path: Path) -> Iterator[bytes]:
     try:
-        with open(path, "rb") as fh:
-            pending = b""
-            while chunk := fh.read(_CHUNK):
-                pending += chunk
-                *complete, pending = pending.split(b"\n")
-                yield from (line + b"\n" for line in complete)
-                if len(pending) > KEPT_OF_A_LONG_LINE:
-                    yield pending[:KEPT_OF_A_LONG_LINE]
-                    pending = _skip_rest_of_line(fh)
-            if pending:
-                yield pending
+        yield from read_lines(path)
     except OSError as err:
         raise DualtrackError(f"cannot read {path}: {err.strerror}") from None
-
-
-def _skip_rest_of_line(fh: object) -> bytes:
-    read = fh.read  # type: ignore[attr-defined]
-    while chunk := read(_CHUNK):
-        newline = chunk.find(b"\n")
-        if newline != -1:
-            return bytes(chunk[newline + 1 :])
-    return b""
 
 
 def _too_long(raw: bytes) -> Rejected:
@@ -120,7 +95,7 @@ def replay(store: Store, files: list[Path], rules: Rules, now: datetime | None =
     lines = applied = duplicates = dead = blank = 0
     new_ids: set[str] = set()
     for f in files:
-        result = intake(read_lines(f), dedup)
+        result = intake(_lines(f), dedup)
         result.rejected = [
             _too_long(r.raw) if len(r.raw) >= KEPT_OF_A_LONG_LINE else r for r in result.rejected
         ]

@@ -107,50 +107,60 @@ def decode(data: bytes) -> str:
 
 
 def read_roster(path: Path, secret: str | None) -> list[RosterRow]:
-    from streams.producer import teacher_id_from_national_id
 
     try:
         text = decode(path.read_bytes())
     except OSError as err:
         raise RosterError(f"cannot read {path}: {err.strerror}") from None
     reader = csv.DictReader(io.StringIO(text))
-    fields = {h: HEADERS.get((h or "").strip()) for h in reader.fieldnames or []}
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as err:
+        raise RosterError(f"the header line is not a readable CSV row ({err})") from None
+    fields = {h: HEADERS.get((h or "").strip()) for h in header}
     if not {"teacher_id", "national_id"} & set(fields.values()):
         raise RosterError("the roster needs a teacher_id (教师编号) or national_id (身份证号) column")
     missing = [a for a in ATTRIBUTES if a not in fields.values()]
     if missing:
         raise RosterError(f"the roster lacks the columns {missing}")
-    rows = []
-    for n, raw in enumerate(reader, start=2):
-        cell = {f: (raw.get(h) or "").strip() for h, f in fields.items() if f}
-        tid = cell.get("teacher_id", "")
-        if not tid and cell.get("national_id"):
-            if not secret:
-                raise RosterError("national ID numbers need DUALTRACK_PRODUCER_SECRET to derive teacher ids")
-            try:
-                tid = teacher_id_from_national_id(cell["national_id"], secret)
-            except ValueError as err:
-                raise RosterError(f"row {n}: {err}") from None
-        if not tid:
-            raise RosterError(f"row {n}: no teacher_id or national_id")
-        values = {a: VALUES[a].get(cell[a], cell[a]) for a in ATTRIBUTES}
-        cert = None
-        if cell.get("certificate_id"):
-            level = VALUES["certificate_level"].get(
-                cell.get("certificate_level", ""), cell.get("certificate_level", "")
-            )
-            cert = (
-                cell["certificate_id"],
-                level,
-                cell.get("certificate_issued_on", ""),
-                cell.get("certificate_valid_until", ""),
-            )
-        rows.append(
-            RosterRow(
-                tid, values["employment"], values["course_type"], values["title"], values["degree"], cert
-            )
-        )
+    rows: list[RosterRow] = []
+    try:
+        for n, raw in enumerate(reader, start=2):
+            rows.append(_row(n, raw, fields, secret))
+    except csv.Error as err:  # e.g. a cell longer than the csv module's field limit
+        raise RosterError(f"line {reader.line_num}: not a readable CSV row ({err})") from None
     return rows
+
+
+def _row(n: int, raw: dict[str | Any, Any], fields: dict[str, str | None], secret: str | None) -> RosterRow:
+    from streams.producer import teacher_id_from_national_id
+
+    cell = {f: (raw.get(h) or "").strip() for h, f in fields.items() if f}
+    tid = cell.get("teacher_id", "")
+    if not tid and cell.get("national_id"):
+        if not secret:
+            raise RosterError("national ID numbers need DUALTRACK_PRODUCER_SECRET to derive teacher ids")
+        try:
+            tid = teacher_id_from_national_id(cell["national_id"], secret)
+        except ValueError as err:
+            raise RosterError(f"row {n}: {err}") from None
+    if not tid:
+        raise RosterError(f"row {n}: no teacher_id or national_id")
+    values = {a: VALUES[a].get(cell[a], cell[a]) for a in ATTRIBUTES}
+    cert = None
+    if cell.get("certificate_id"):
+        level = VALUES["certificate_level"].get(
+            cell.get("certificate_level", ""), cell.get("certificate_level", "")
+        )
+        cert = (
+            cell["certificate_id"],
+            level,
+            cell.get("certificate_issued_on", ""),
+            cell.get("certificate_valid_until", ""),
+        )
+    return RosterRow(
+        tid, values["employment"], values["course_type"], values["title"], values["degree"], cert
+    )
 
 
 def roster_time(day: date) -> datetime:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +71,16 @@ class Settings(BaseSettings):
     alert_webhook_url: str | None = Field(
         None, description="Where the notifier POSTs alert transitions (JSON); unset: no notifier."
     )
+
+    @field_validator("alert_webhook_url")
+    @classmethod
+    def _webhook(cls, url: str | None) -> str | None:
+        if url is None or url == "":
+            return None
+        u = urlparse(url)
+        if u.scheme not in ("http", "https") or not u.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return url
 
     def topic(self, name: str) -> str:
         """The full topic name for one of the app's topics."""

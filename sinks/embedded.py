@@ -37,6 +37,13 @@ def _converter(ch_type: str) -> Callable[[Any], Any] | None:
     return None
 
 
+def _as_bytes(value: Any) -> Any:
+    """A String value (or an array of them) as the bytes ClickHouse holds."""
+    if isinstance(value, list):
+        return [_as_bytes(v) for v in value]
+    return None if value is None else value.encode("utf-8", "surrogateescape")
+
+
 def _arrow_type(ch_type: str) -> tuple[Any, bool]:
     """The Arrow type that feeds a ClickHouse column type, and whether it is nullable."""
     import pyarrow as pa
@@ -133,7 +140,7 @@ class EmbeddedStore(Store):
         convert: list[Callable[[Any], Any] | None] = []
         for name, ch_type in zip(names, types, strict=True):
             if name in wanted:
-                convert.append(lambda v: None if v is None else v.encode("utf-8", "surrogateescape"))
+                convert.append(_as_bytes)
             else:
                 convert.append(_converter(ch_type))
         out = []

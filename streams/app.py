@@ -3,13 +3,53 @@ one agent per module in `streams/agents/`. Importing this module builds nothing.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import wraps
+from typing import Any, NoReturn
 
 from dualtrack.settings import Settings
 from rules.limits import Rules, load_rules
 from streams.runtime import Runtime
-from streams.topics import PARTITIONS, TopicNames
+from streams.topics import MAX_MESSAGE_BYTES, PARTITIONS, TopicNames
+
+log = logging.getLogger(__name__)
+#: the worker's exit code when an agent fails (EX_SOFTWARE)
+AGENT_FAILED = 70
+
+
+def fail(name: str, err: BaseException) -> NoReturn:
+    """An agent failed: say why and stop the process at once. Exiting without Faust's shutdown means
+    no offset is committed for work that was not done, so a restart picks it up again (a crashed
+    agent must never look like a drained input)."""
+    log.critical("the %s agent failed; the worker stops", name, exc_info=err)
+    reason = f"{type(err).__name__}: {err}".splitlines()[0][:300]
+    sys.stderr.write(f"error: the {name} agent failed ({reason}); the worker stops, nothing is committed\n")
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(AGENT_FAILED)
+
+
+def guarded(name: str) -> Callable[[Callable[[Any], Awaitable[None]]], Callable[[Any], Awaitable[None]]]:
+    """Wrap an agent so that any exception from it stops the worker (see `fail`)."""
+
+    def wrap(agent: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
+        @wraps(agent)
+        async def run(stream: Any) -> None:
+            try:
+                await agent(stream)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:
+                fail(name, err)
+
+        return run
+
+    return wrap
 
 
 @dataclass
@@ -45,6 +85,8 @@ def create_app(settings: Settings, rules: Rules | None = None) -> Pipeline:
         topic_allow_declare=True,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        producer_max_request_size=MAX_MESSAGE_BYTES,
+        consumer_max_fetch_size=MAX_MESSAGE_BYTES,
         broker_commit_every=500,
         # a worker killed without leaving the group holds its partitions until this runs out
         broker_session_timeout=10.0,

@@ -20,8 +20,10 @@ from typing import Any
 
 from dualtrack.errors import DualtrackError
 from dualtrack.settings import Settings
-from schemas.national_id import check_character
-from schemas.validation import Rejected, validate
+from schemas.jsonlines import is_blank, read_lines
+from schemas.national_id import check_character, mask_text
+from schemas.validation import Rejected, parse_strict, validate
+from streams.topics import MAX_MESSAGE_BYTES
 
 
 class InvalidEvent(DualtrackError):
@@ -55,6 +57,7 @@ class EventProducer:
             "enable_idempotence": True,
             "retries": 2**31 - 1,
             "linger_ms": 20,
+            "max_request_size": MAX_MESSAGE_BYTES,
             "client_id": "dualtrack-producer",
         }
         options.update(kafka_options)
@@ -89,51 +92,80 @@ class EventProducer:
 
 @dataclass
 class ProduceSummary:
+    """What `produce` did with each line; the counts add up to the lines read."""
+
+    lines: int = 0
     sent: int = 0
-    rejected: int = 0
+    rejected: int = 0  # invalid: not sent (without --raw)
+    failed: int = 0  # the client refused to send it (for example larger than a Kafka message may be)
+    blank: int = 0
     examples: list[tuple[int, str]] = field(default_factory=list)
+
+    def note(self, line: int, problem: str) -> None:
+        if len(self.examples) < 10:
+            self.examples.append((line, mask_text(problem)))
 
 
 def _school_key(raw: bytes) -> str:
     try:
-        obj = json.loads(raw)
+        obj = parse_strict(raw)
     except ValueError:
         return ""
     return obj.get("school_id", "") if isinstance(obj, dict) and isinstance(obj.get("school_id"), str) else ""
 
 
 def produce_lines(
-    producer: EventProducer, lines: Iterable[bytes], raw: bool, summary: ProduceSummary
+    producer: EventProducer, lines: Iterable[bytes], raw: bool, summary: ProduceSummary, first: int = 1
 ) -> None:
-    for n, line in enumerate(lines, 1):
-        line = line.rstrip(b"\r\n")
-        if not line.strip():
-            continue
-        if raw:
-            producer.send_raw(line, key=_school_key(line))
-            summary.sent += 1
+    """Send lines (without their endings) one by one, then wait until the broker has acknowledged them:
+    a line counts as sent only once it is on the broker. Nothing one line holds stops the others."""
+    from kafka.errors import KafkaError
+
+    pending: list[tuple[int, Any]] = []
+    for n, line in enumerate(lines, first):
+        summary.lines += 1
+        if is_blank(line):
+            summary.blank += 1
             continue
         try:
-            producer.send(line)
-            summary.sent += 1
+            future = producer.send_raw(line, key=_school_key(line)) if raw else producer.send(line)
+            pending.append((n, future))
         except InvalidEvent as err:
             summary.rejected += 1
-            if len(summary.examples) < 10:
-                summary.examples.append((n, str(err)))
+            summary.note(n, str(err))
+        except (KafkaError, ValueError) as err:
+            summary.failed += 1
+            summary.note(n, f"not sent: {type(err).__name__}")
+    producer.flush()
+    for n, future in pending:
+        if future.succeeded():
+            summary.sent += 1
+        else:
+            summary.failed += 1
+            summary.note(n, f"not sent: {type(future.exception).__name__ if future.is_done else 'no answer'}")
 
 
 def produce_files(
     settings: Settings, files: list[Path], raw: bool = False, console: Any = None
 ) -> ProduceSummary:
-    """Publish JSON-lines files with a progress bar; returns what was sent and rejected locally."""
+    """Publish JSON-lines files with a progress bar; returns what was sent and what was not."""
     from rich.progress import Progress
 
+    from streams.topics import ensure_topics
+
+    ensure_topics(settings)  # with the app's topic settings (e.g. the message size), before any send
     summary = ProduceSummary()
     with EventProducer(settings) as producer, Progress(console=console, transient=True) as progress:
         for f in files:
-            data = f.read_bytes().splitlines()
-            task = progress.add_task(f"{f.name}", total=len(data))
-            for i in range(0, len(data), 1000):
-                produce_lines(producer, data[i : i + 1000], raw, summary)
-                progress.advance(task, len(data[i : i + 1000]))
+            task = progress.add_task(f.name, total=f.stat().st_size)
+            n = 1
+            batch: list[bytes] = []
+            for line in read_lines(f):
+                batch.append(line)
+                if len(batch) == 1000:
+                    produce_lines(producer, batch, raw, summary, n)
+                    n += len(batch)
+                    progress.advance(task, sum(len(b) + 1 for b in batch))
+                    batch = []
+            produce_lines(producer, batch, raw, summary, n)
     return summary

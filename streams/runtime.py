@@ -69,10 +69,16 @@ class Runtime:
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking store work in a thread, one call at a time (chDB is single-writer), once the
-        store is open and the engine recovered."""
+        store is open and the engine recovered. A worker stopping meanwhile waits for the work to end:
+        Faust acknowledges a batch when its agent stops, so the batch must be in the store by then."""
         await self.start()
         async with self._lock:
-            return await asyncio.to_thread(fn, *args)
+            work = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+            try:
+                return await asyncio.shield(work)
+            except asyncio.CancelledError:
+                await asyncio.wait([work])
+                raise
 
     async def dead_letter(self, rows: list[tuple[Rejected, str, datetime]]) -> None:
         """Keep dead letters in the store (once it is open)."""

@@ -30,6 +30,9 @@ class TopicNames:
 PARTITIONS = {"intake": 4, "valid": 4, "kept": 1, "dead_letters": 1, "alerts": 1}
 #: the header that carries an accepted event's content hash from the intake on
 CONTENT_HASH = "content-hash"
+#: the largest record the topics take: a line over the 1 MiB limit must still reach the intake to be
+#: dead-lettered as too_large (with its bytes, base64 in the dead letter), not be lost at the producer
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
 def ensure_topics(settings: Settings) -> None:
@@ -42,7 +45,7 @@ def ensure_topics(settings: Settings) -> None:
     try:
         existing = set(admin.list_topics())
         wanted = [
-            NewTopic(name, PARTITIONS[field], 1)
+            NewTopic(name, PARTITIONS[field], 1, topic_configs={"max.message.bytes": str(MAX_MESSAGE_BYTES)})
             for field, name in zip(PARTITIONS, names.all(), strict=True)
             if name not in existing
         ]

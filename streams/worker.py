@@ -27,7 +27,13 @@ def group_drained(settings: Settings, group: str, topics: list[str]) -> bool:
     )
     try:
         committed = admin.list_group_offsets({group: None}).get(group, {})
-        parts = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        parts = []
+        for t in topics:
+            known = consumer.partitions_for_topic(t)
+            if not known:  # metadata not there yet: nothing can be said to be drained
+                log.info("not drained: no metadata for %s yet", t)
+                return False
+            parts += [TopicPartition(t, n) for n in sorted(known)]
         ends = consumer.end_offsets(parts)
         for tp in parts:
             if ends[tp] == 0:
@@ -109,9 +115,31 @@ def run_worker(settings: Settings, exit_when_idle: float | None = None, loglevel
                 )  # fmt: skip
                 os.kill(os.getpid(), signal.SIGTERM)
 
+    def dump() -> None:
+        dump_tasks()
+        c = p.app.consumer
+        log.warning(
+            "consumer: assigned %s; active %s; paused %s; buffered %s; flow %s; acked %s; committed %s",
+            sorted(map(str, c.assignment())), sorted(map(str, c._active_partitions or ())),
+            sorted(map(str, c._paused_partitions)), sorted(map(str, c._buffered_partitions)), c.flow_active,
+            {str(k): (len(v), v[:3]) for k, v in c._acked.items() if v}, dict(c._committed_offset),
+        )  # fmt: skip
+        try:
+            inner = c._thread._ensure_consumer()
+            state = inner._subscription.subscription.assignment
+            for tp in inner.assignment():
+                log.warning(
+                    "aiokafka %s position %s paused %s",
+                    tp,
+                    state.state_value(tp).position,
+                    tp in inner.paused(),
+                )
+        except Exception as err:
+            log.warning("aiokafka state unavailable: %r", err)
+
     @p.app.task
     async def debug_signal() -> None:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR2, dump_tasks)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR2, dump)
 
     worker = faust.Worker(p.app, loglevel=loglevel, quiet=True)
     try:

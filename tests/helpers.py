@@ -60,3 +60,24 @@ def close_app_loops(app: Any) -> None:
     loop = getattr(thread, "thread_loop", None)
     if loop is not None and not loop.is_closed():
         loop.close()
+
+
+def national_ids_in(store: Any) -> list[tuple[str, str]]:
+    """(table, column) of every value in the store's database that holds a national ID number, in any
+    form the validator recognises (NFKC, separators, JSON escapes)."""
+    from schemas.national_id import id_spans
+
+    found = []
+    columns = store.query(
+        f"SELECT table, name, type FROM system.columns WHERE database = '{store.database}' "
+        "AND (type LIKE '%String%') ORDER BY table, name"
+    )
+    for c in columns:
+        rows = store.query(f"SELECT {c['name']} AS v FROM {store.table(c['table'])}", binary=("v",))
+        for r in rows:
+            values = r["v"] if isinstance(r["v"], list) else [r["v"]]
+            for v in values:
+                raw = v if isinstance(v, bytes) else str(v).encode("utf-8", "surrogateescape")
+                if raw and id_spans(raw):
+                    found.append((c["table"], c["name"]))
+    return found

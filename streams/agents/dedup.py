@@ -8,7 +8,7 @@ from typing import Any
 
 from rules.dedup import Deduplicator, conflicting
 from schemas.validation import decode
-from streams.app import Pipeline
+from streams.app import Pipeline, guarded
 from streams.records import dead_letter_record
 from streams.topics import CONTENT_HASH
 
@@ -20,6 +20,7 @@ def register(p: Pipeline) -> Any:
     rule = Deduplicator(p.tables["event_hashes"])  # the same rule as replay, over the changelog-backed table
 
     @p.app.agent(p.topics["valid"], name="dedup")
+    @guarded("dedup")
     async def dedup(stream: Any) -> None:
         async for event in stream.events():
             counters.touch()

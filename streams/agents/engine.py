@@ -7,13 +7,14 @@ clock-driven rules (certificate expiry, studio inactivity) when no event arrives
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from typing import Any
 
 from rules.alerts import Transition
 from schemas.validation import Accepted, decode
-from streams.app import Pipeline
+from streams.app import Pipeline, fail, guarded
 from streams.records import transition_record
 from streams.topics import CONTENT_HASH
 
@@ -33,6 +34,7 @@ def register(p: Pipeline) -> Any:
         return runtime.materializer.extend(events, now=now)
 
     @p.app.agent(p.topics["kept"], name="engine")
+    @guarded("engine")
     async def engine(stream: Any) -> None:
         await runtime.start()
         async for batch in stream.take_events(
@@ -56,11 +58,16 @@ def register(p: Pipeline) -> Any:
     async def clock() -> None:
         if not runtime.ready.is_set():
             return
-        transitions = await runtime.run(lambda: runtime.materializer.tick(datetime.now(UTC)))
-        counters.touch()
-        if p.app.should_stop:  # stopping: the tick is in the store; the restarted worker publishes again
-            return
-        await publish(transitions)
+        try:
+            transitions = await runtime.run(lambda: runtime.materializer.tick(datetime.now(UTC)))
+            counters.touch()
+            if p.app.should_stop:  # stopping: the tick is in the store; the restarted worker publishes again
+                return
+            await publish(transitions)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            fail("clock", err)
 
     p.agents["engine"] = engine
     return engine

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from schemas.validation import Rejected, validate
-from streams.app import Pipeline
+from streams.app import Pipeline, guarded
 from streams.records import dead_letter_record
 from streams.topics import CONTENT_HASH
 
@@ -21,6 +21,7 @@ def register(p: Pipeline) -> Any:
     valid, dead = p.topics["valid"], p.topics["dead_letters"]
 
     @p.app.agent(p.topics["intake"], name="intake")
+    @guarded("intake")
     async def intake(stream: Any) -> None:
         async for event in stream.events():
             value: bytes = event.value

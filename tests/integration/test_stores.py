@@ -29,13 +29,13 @@ def columns(store) -> dict[str, list[tuple[str, str]]]:  # type: ignore[no-untyp
 
 def test_migrations_are_the_same_on_both_backends_and_safe_twice(server_url: str, tmp_path: Path) -> None:
     with open_store(url=server_url) as server, EmbeddedStore(tmp_path / "chdb") as embedded:
-        assert server.migrate() == [1] and server.migrate() == []
-        assert embedded.migrate() == [1] and embedded.migrate() == []
+        assert server.migrate() == [1, 2] and server.migrate() == []
+        assert embedded.migrate() == [1, 2] and embedded.migrate() == []
         version = server.query("SELECT version() AS v")[0]["v"]
         on_server, on_chdb = columns(server), columns(embedded)
         assert sorted(on_server) == sorted(on_chdb) == TABLES
         assert on_server == on_chdb, f"server {version} and chDB disagree on column types"
-        assert server.applied_migrations() == embedded.applied_migrations() == [1]
+        assert server.applied_migrations() == embedded.applied_migrations() == [1, 2]
 
 
 @pytest.mark.parametrize("day", ["2024-06-30", "2025-12-31"])

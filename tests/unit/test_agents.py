@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -74,3 +75,34 @@ async def test_dedup_keeps_the_first_copy_and_dead_letters_a_conflicting_one(pip
     assert sent["kept"].await_count == 2
     rejected, _, _ = parse_dead_letter(sent["dead_letters"].await_args.kwargs["value"])
     assert rejected.reason.value == "conflicting_duplicate" and rejected.event_id == GOOD["event_id"]
+
+
+async def test_an_agent_that_fails_stops_the_worker_with_a_reason_and_commits_nothing(
+    pipeline, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """A crashed agent must never look like a drained input: the process exits at once (non-zero), so
+    Faust commits no offset for the batch that failed and a restart processes it again."""
+    import streams.app as app_module
+
+    exits: list[int] = []
+
+    def fake_exit(code: int) -> None:  # records, and lets the agent return instead of ending the tests
+        exits.append(code)
+
+    async def broken(*args: object) -> None:
+        raise RuntimeError("the store broke")
+
+    raw = json.dumps(GOOD).encode()
+    digest = validate(raw).content_hash.encode()  # type: ignore[union-attr]
+    with patch.object(app_module.os, "_exit", fake_exit), \
+         patch.object(pipeline.runtime, "start", AsyncMock()), \
+         patch.object(pipeline.runtime, "run", broken), \
+         patch.object(pipeline.runtime, "_materializer", type("M", (), {"kept": set()})()):  # fmt: skip
+        async with pipeline.agents["engine"].test_context() as agent:
+            await agent.put(raw, headers={CONTENT_HASH: digest})
+            for _ in range(50):  # the batch closes after stream_batch_seconds
+                if exits:
+                    break
+                await asyncio.sleep(0.1)
+    assert exits == [70]
+    assert "the engine agent failed (RuntimeError: the store broke)" in capsys.readouterr().err

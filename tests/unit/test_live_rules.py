@@ -44,9 +44,14 @@ def test_feed_stale_fires_from_the_clock_and_resolves_when_the_school_reports_ag
 class _Hook(BaseHTTPRequestHandler):
     received: ClassVar[list[dict[str, Any]]] = []
     fail_first = 0
+    refuse: ClassVar[set[str]] = set()  # notice ids answered 400 (for good)
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if body["id"] in _Hook.refuse:
+            self.send_response(400)
+            self.end_headers()
+            return
         if _Hook.fail_first > 0:
             _Hook.fail_first -= 1
             self.send_response(503)
@@ -91,3 +96,50 @@ async def test_notifier_delivers_each_transition_once_with_retries(tmp_path) -> 
 
 async def _no_sleep(_: float) -> None:
     return None
+
+
+async def test_a_permanent_refusal_is_skipped_and_does_not_hold_up_later_alerts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from dualtrack.settings import Settings
+    from streams.agents import notifier as mod
+    from streams.app import create_app
+
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Hook.received, _Hook.fail_first, _Hook.refuse = [], 0, {"bad|SD1||1|fired"}
+    url = f"http://127.0.0.1:{server.server_port}/hook"
+    pipeline = create_app(Settings(topic_prefix="unit", var_dir=tmp_path, alert_webhook_url=url))
+    bad, good = (
+        {"id": i, "rule": "r", "school_id": "SD1"} for i in ("bad|SD1||1|fired", "good|SD1||2|fired")
+    )
+    posts = 0
+    real_post = mod.post
+
+    def counting_post(u: str, body: bytes) -> int:
+        nonlocal posts
+        posts += 1
+        return real_post(u, body)
+
+    try:
+        with patch.object(mod, "post", counting_post), patch.object(mod.asyncio, "sleep", _no_sleep):
+            async with pipeline.agents["notifier"].test_context() as agent:
+                await agent.put(json.dumps(bad).encode())
+                await agent.put(json.dumps(good).encode())
+                await agent.put(json.dumps(bad).encode())  # redelivered: recorded as done, not posted again
+    finally:
+        server.shutdown()
+        server.server_close()
+        close_app_loops(pipeline.app)
+    assert [r["id"] for r in _Hook.received] == ["good|SD1||2|fired"]
+    assert posts == 2  # the refused one once, not retried
+
+
+def test_the_webhook_url_is_checked_when_the_settings_load() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from dualtrack.settings import Settings
+
+    for bad in ("ftp://example.org/hook", "not a url", "http://"):
+        with pytest.raises(ValidationError, match="http"):
+            Settings(alert_webhook_url=bad)
+    assert Settings(alert_webhook_url="https://ops.example.org/hook").alert_webhook_url

@@ -1,0 +1,75 @@
+"""Hostile input through the real broker and the 18.16 server: the example mixed with a line of every
+hostile class, sent with `produce --raw` and processed by the worker, gives the same report as a replay
+of the same file; every table is free of national ID numbers; and replay survives fuzzing there too."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from sinks.base import open_store
+from tests.fuzz import check, streams
+from tests.helpers import example, national_ids_in
+from tests.hostile import HOSTILE
+from tests.integration.conftest import run_cli
+from tests.report_compare import assert_same_report
+
+AS_OF = "2025-12-31T23:59:59+08:00"
+
+
+def test_a_hostile_file_through_the_stream_equals_its_replay(
+    cli_env: dict[str, str], server_url: str, tmp_path: Path
+) -> None:
+    lines = example("province-small.jsonl").read_bytes().split(b"\n")
+    for n, (_, raw, _) in enumerate(HOSTILE):
+        lines.insert((n * 31) % len(lines), raw)
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_bytes(b"\n".join(lines))
+    sent = run_cli(["produce", "--raw", str(mixed)], cli_env)
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    worker = run_cli(["worker", "--exit-when-idle", "3"], cli_env, timeout=240)
+    assert worker.returncode == 0, worker.stderr[-4000:]
+    streamed = run_cli(["report", "--as-of", AS_OF, "--format", "json"], cli_env)
+    assert streamed.returncode == 0, streamed.stderr
+
+    replay_env = dict(cli_env, DUALTRACK_CLICKHOUSE_URL=server_url + "_replay")
+    replayed = run_cli(["replay", str(mixed), "--format", "json"], replay_env)
+    assert replayed.returncode == 0, replayed.stderr
+    counts = json.loads(replayed.stdout)
+    assert (
+        counts["applied"] + counts["duplicates"] + counts["dead_lettered"] + counts["blank"]
+        == counts["lines"]
+    )
+    report = run_cli(["report", "--as-of", AS_OF, "--format", "json"], replay_env)
+    assert_same_report(json.loads(report.stdout), streamed.stdout)
+
+    for url in (server_url, server_url + "_replay"):
+        with open_store(url=url) as st:
+            assert national_ids_in(st) == []
+            reasons = {
+                r["reason"] for r in st.query(f"SELECT DISTINCT reason FROM {st.table('dead_letters')}")
+            }
+            assert {r for _, _, r in HOSTILE if r} <= reasons
+
+
+_n = itertools.count()
+
+
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(streams())
+def test_replay_survives_fuzzing_on_the_server(
+    run_database: str, tmp_path_factory: pytest.TempPathFactory, stream: tuple[list[bytes], list[bytes]]
+) -> None:
+    n = next(_n)
+    tmp = tmp_path_factory.mktemp(f"fuzz{n}")
+    check(
+        lambda name: open_store(url=f"clickhouse://127.0.0.1:9000/{run_database}_fuzz{n}_{name}"),
+        tmp,
+        *stream,
+    )
