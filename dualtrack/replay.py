@@ -23,6 +23,9 @@ from sinks.base import Store
 from sinks.eventlog import EventLog
 from streams.materialize import Materializer
 
+#: lines validated and written at a time
+CHUNK_LINES = 20_000
+
 
 @dataclass(frozen=True)
 class ReplayCounts:
@@ -77,6 +80,17 @@ def _lines(path: Path) -> Iterator[bytes]:
         raise DualtrackError(f"cannot read {path}: {err.strerror}") from None
 
 
+def _chunks(lines: Iterator[bytes], size: int) -> Iterator[list[bytes]]:
+    chunk: list[bytes] = []
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def _too_long(raw: bytes) -> Rejected:
     return rejected(
         Reason.too_large,
@@ -95,20 +109,22 @@ def replay(store: Store, files: list[Path], rules: Rules, now: datetime | None =
     lines = applied = duplicates = dead = blank = 0
     new_ids: set[str] = set()
     for f in files:
-        result = intake(_lines(f), dedup)
-        result.rejected = [
-            _too_long(r.raw) if len(r.raw) >= KEPT_OF_A_LONG_LINE else r for r in result.rejected
-        ]
-        log.append(result.new, now)
-        log.dead_letter([(r, str(f), now) for r in result.rejected])
-        lines += result.lines
-        applied += len(result.new)
-        new_ids.update(e.event_id for e in result.new)
-        duplicates += result.duplicates
-        dead += len(result.rejected)
-        blank += result.blank
+        for chunk in _chunks(_lines(f), CHUNK_LINES):  # bounded memory, whatever the file's size
+            result = intake(chunk, dedup)
+            result.rejected = [
+                _too_long(r.raw) if len(r.raw) >= KEPT_OF_A_LONG_LINE else r for r in result.rejected
+            ]
+            log.append(result.new, now)
+            log.dead_letter([(r, str(f), now) for r in result.rejected])
+            lines += result.lines
+            applied += len(result.new)
+            new_ids.update(e.event_id for e in result.new)
+            duplicates += result.duplicates
+            dead += len(result.rejected)
+            blank += result.blank
+            store.release_memory()
     materializer = Materializer(store, rules)
-    materializer.load(now)
+    materializer.catch_up(now)
     # an event whose application failed is kept in the log but dead-lettered as apply_failed
     failed = len(new_ids & materializer.engine.failed.keys())
     return ReplayCounts(lines, applied - failed, duplicates, dead + failed, blank)

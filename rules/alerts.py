@@ -74,18 +74,14 @@ def indicator_alert(rule: str, ind: Indicators, rules: Rules) -> Alert | None:
     name = _INDICATOR_RULES[rule]
     limit_def = rules.limits[name]
     limit = limit_def.for_level(ind.level)
-    if limit is None:
+    if limit is None or not ind.missed(name, limit_def, limit):
         return None
     if rule == "ratio_shortfall":
         ratio = ind.student_teacher_ratio
-        if not ind.ratio_infinite and (ratio is None or ratio <= limit):
-            return None
-        critical = ind.ratio_infinite or (ratio is not None and ratio > limit * rules.ratio_critical_factor)
+        critical = ratio is None or ratio > limit * rules.ratio_critical_factor
         return Alert(rule, ind.school_id, "", "critical" if critical else "warning", ratio, limit)
     value = ind.value(name)
-    if value is None or not limit_def.missed(Fraction(value), limit):
-        return None
-    return Alert(rule, ind.school_id, "", "warning", Fraction(value), limit)
+    return Alert(rule, ind.school_id, "", "warning", None if value is None else Fraction(value), limit)
 
 
 def event_alerts(ind: Indicators, rules: Rules) -> dict[AlertKey, Alert]:

@@ -11,7 +11,6 @@ import pickle
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from fractions import Fraction
 
 from rules.alerts import (
     CLOCK_RULES,
@@ -105,28 +104,25 @@ class Engine:
             scope |= set(stale) | self.alerts.keys(LIVE_RULES)
         return self.alerts.reconcile(current, scope, at)
 
-    def schools(self, at: datetime) -> list[SchoolStatus]:
-        """Full indicators, violations and status of every registered school at `at`, by school_id."""
+    def schools(self, at: datetime, only: set[str] | None = None) -> list[SchoolStatus]:
+        """Full indicators, violations and status of every registered school at `at` (or of those in
+        `only`), by school_id."""
         day = day_of(at)
         studios_by_school: dict[str, list[bool]] = {}
         for studio in self.province.studios.values():
-            if studio.active:
+            if studio.active and (only is None or studio.school_id in only):
                 compliant = not studio_reasons(self.province, self.rules, studio, at)
                 studios_by_school.setdefault(studio.school_id, []).append(compliant)
         out = []
-        for sid in sorted(self.province.schools):
+        for sid in sorted(self.province.schools if only is None else only & self.province.schools.keys()):
             school = self.province.schools[sid]
             if not school.registered:
                 continue
             base = staffing(self.province, self.rules, school)
-            dual = dual_teachers(self.province, sid, day)
             flags = studios_by_school.get(sid, [])
             ind = replace(
                 base,
-                dual_teachers=dual,
-                dual_share=(
-                    Fraction(dual, base.professional_teachers) if base.professional_teachers else None
-                ),
+                dual_teachers=dual_teachers(self.province, sid, day),
                 active_studios=len(flags),
                 compliant_studios=sum(flags),
             )
@@ -159,18 +155,32 @@ def fold(events: Iterable[Accepted], rules: Rules, until: datetime | None = None
     return engine
 
 
+class TooLate(Exception):
+    """An event earlier than the start of the in-memory window: restate from the store instead."""
+
+
 class Incremental:
     """An engine over a growing set of kept events that arrive in any order, in batches.
 
     Events after everything applied so far are applied in place. A late event (earlier in rule order
-    than the last applied one) restores the newest checkpoint taken before it and re-applies the log
-    from there, so the state is always `fold(log)` and a late event costs at most
-    `checkpoint_every` re-applied events plus the events after it.
+    than the last applied one) restores the newest in-memory checkpoint taken before it and re-applies
+    the log from there, so the state is always the in-order fold and a late event costs at most
+    `checkpoint_every` re-applied events plus the events after it. The log kept in memory is a window:
+    it starts at `base` (an engine restored from a stored checkpoint, or the empty one) and is trimmed
+    to the oldest in-memory checkpoint as it grows; an event earlier than the window raises TooLate.
     """
 
-    def __init__(self, rules: Rules, checkpoint_every: int = 5_000, checkpoints_kept: int = 6) -> None:
+    def __init__(
+        self,
+        rules: Rules,
+        checkpoint_every: int = 5_000,
+        checkpoints_kept: int = 6,
+        base: Engine | None = None,
+    ) -> None:
         self.rules = rules
-        self.engine = Engine(rules)
+        self.engine = base if base is not None else Engine(rules)
+        self.base_position = self.engine.province.last_applied
+        self._base = pickle.dumps(self.engine, protocol=pickle.HIGHEST_PROTOCOL)
         self.log: list[Accepted] = []
         self.kept: set[str] = set()
         self.checkpoint_every = checkpoint_every
@@ -184,33 +194,32 @@ class Incremental:
         """Add and apply the events not seen before. Returns them (in order) and, when one was late,
         the time from which the state was restated (None when everything was applied in place).
         `on_applied(step)` sees every event applied, re-applied ones included."""
-        new: list[Accepted] = []
-        for e in ordered(events):
-            if e.event_id not in self.kept:
-                self.kept.add(e.event_id)
-                new.append(e)
+        new = [e for e in ordered(events) if e.event_id not in self.kept]
+        new = [e for i, e in enumerate(new) if i == 0 or e.event_id != new[i - 1].event_id]
         if not new:
             return [], None
+        first = new[0].order_key
+        if self.base_position is not None and first <= self.base_position:
+            raise TooLate(first)
+        self.kept.update(e.event_id for e in new)
         last = self.engine.province.last_applied
-        if last is None or new[0].order_key > last:
+        if last is None or first > last:
             start = len(self.log)
             self.log.extend(new)
             self._apply(start, on_applied)
+            self._trim()
             return new, None
-        first = new[0].order_key
         keep = bisect.bisect_left(self.log, first, key=lambda e: e.order_key)
         self.log[keep:] = ordered([*self.log[keep:], *new])
         while self._checkpoints and self._checkpoints[-1][0] > keep:
             self._checkpoints.pop()
         # Clock-driven alerts describe the present, not the history being restated: they carry over.
         clock = {k: a for k, a in self.engine.alerts.open.items() if k[0] not in EVENT_RULES}
-        if self._checkpoints:
-            start, saved = self._checkpoints[-1]
-            self.engine = pickle.loads(saved)  # noqa: S301 - our own snapshot, never external data
-        else:
-            start, self.engine = 0, Engine(self.rules)
+        start, saved = self._checkpoints[-1] if self._checkpoints else (0, self._base)
+        self.engine = pickle.loads(saved)  # noqa: S301 - our own snapshot, never external data
         self._apply(start, on_applied)
         self.engine.alerts.open.update(clock)
+        self._trim()
         return new, first[0]
 
     def _apply(self, start: int, on_applied: Callable[[Step], None] | None) -> None:
@@ -223,4 +232,15 @@ class Incremental:
                 not self._checkpoints or self._checkpoints[-1][0] < done
             ):
                 self._checkpoints.append((done, pickle.dumps(self.engine, protocol=pickle.HIGHEST_PROTOCOL)))
-                del self._checkpoints[: -self.checkpoints_kept]
+
+    def _trim(self) -> None:
+        """Keep the newest `checkpoints_kept` checkpoints and the log from the oldest of them on."""
+        if len(self._checkpoints) <= self.checkpoints_kept:
+            return
+        dropped = self._checkpoints[: -self.checkpoints_kept]
+        self._checkpoints = self._checkpoints[-self.checkpoints_kept :]
+        cut, self._base = dropped[-1]
+        self.kept.difference_update(e.event_id for e in self.log[:cut])
+        self.base_position = self.log[cut - 1].order_key
+        del self.log[:cut]
+        self._checkpoints = [(i - cut, saved) for i, saved in self._checkpoints]

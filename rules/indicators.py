@@ -1,4 +1,9 @@
-"""The indicators of docs/domain.md section 7, per school as of a time T, in exact arithmetic."""
+"""The indicators of docs/domain.md section 7, per school as of a time T, in exact arithmetic.
+
+An `Indicators` holds integer counts (converted students in 1/`Scales.students` units, FTE teachers in
+1/`Scales.fte` units); every limit test compares integer cross-products, and the exact values
+(`Fraction`s) are made only when someone reads them (a report, a row, an alert's value).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from fractions import Fraction
 
-from rules.limits import INDICATORS, Rules
-from rules.state import Province, School, Studio, students
+from rules.limits import INDICATORS, Limit, Rules, Scales
+from rules.state import Province, School, Studio
 
 CST = timezone(timedelta(hours=8), "CST")
 
@@ -17,77 +22,150 @@ def day_of(t: datetime) -> date:
     return t.astimezone(CST).date()
 
 
-def _share(num: int, den: int) -> Fraction | None:
-    return Fraction(num, den) if den else None
-
-
 @dataclass(frozen=True, slots=True)
 class Indicators:
     school_id: str
     level: str | None
     city: str
-    students: Fraction
+    scales: Scales
+    students_scaled: int  # converted students, in 1/scales.students units
     full_time_teachers: int
     part_time_teachers: int
-    fte_teachers: Fraction
-    student_teacher_ratio: Fraction | None  # None with `ratio_infinite`
-    ratio_infinite: bool
     professional_teachers: int
-    dual_teachers: int | None  # None where not computed (the event-driven subset)
-    dual_share: Fraction | None
-    postgraduate_share: Fraction | None
-    doctor_share: Fraction | None
-    senior_title_share: Fraction | None
-    part_time_share: Fraction | None
+    postgraduate: int  # full-time, master or doctor
+    doctor: int  # full-time, doctor
+    senior_title: int  # full-time, associate_senior or senior
+    dual_teachers: int | None = None  # None where not computed (the event-driven subset)
     active_studios: int = 0
     compliant_studios: int = 0
 
+    # --- exact values ---------------------------------------------------------------------------------
+
+    @property
+    def fte_scaled(self) -> int:
+        return self.full_time_teachers * self.scales.fte + self.part_time_teachers * self.scales.part_time
+
+    @property
+    def students(self) -> Fraction:
+        return Fraction(self.students_scaled, self.scales.students)
+
+    @property
+    def fte_teachers(self) -> Fraction:
+        return Fraction(self.fte_scaled, self.scales.fte)
+
+    @property
+    def ratio_infinite(self) -> bool:
+        """Students and no teachers: the ratio is infinite (a violation, reported as null)."""
+        return self.fte_scaled == 0 and self.students_scaled > 0
+
+    @property
+    def student_teacher_ratio(self) -> Fraction | None:
+        """students / FTE; None when infinite; 0 with no students."""
+        parts = self.parts("student_teacher_ratio")
+        return None if parts is None else Fraction(*parts)
+
+    @property
+    def dual_share(self) -> Fraction | None:
+        return self._share("dual_share")
+
+    @property
+    def postgraduate_share(self) -> Fraction | None:
+        return self._share("postgraduate_share")
+
+    @property
+    def doctor_share(self) -> Fraction | None:
+        return self._share("doctor_share")
+
+    @property
+    def senior_title_share(self) -> Fraction | None:
+        return self._share("senior_title_share")
+
+    @property
+    def part_time_share(self) -> Fraction | None:
+        return self._share("part_time_share")
+
+    def _share(self, name: str) -> Fraction | None:
+        parts = self.parts(name)
+        return None if parts is None else Fraction(*parts)
+
     def value(self, indicator: str) -> Fraction | int | None:
-        value: Fraction | int | None = getattr(self, indicator)
-        return value
+        if indicator == "full_time_teachers":
+            return self.full_time_teachers
+        parts = self.parts(indicator)
+        return None if parts is None else Fraction(*parts)
 
+    # --- integer forms ----------------------------------------------------------------------------------
 
-def ratio_of(students_: Fraction, fte: Fraction) -> tuple[Fraction | None, bool]:
-    """(ratio, infinite): students / FTE; infinite with students and no teachers; 0 with no students."""
-    if fte == 0:
-        return (None, True) if students_ > 0 else (Fraction(0), False)
-    return students_ / fte, False
+    def parts(self, indicator: str) -> tuple[int, int] | None:
+        """(numerator, denominator > 0) of an indicator; None when its denominator is 0 (a share not
+        evaluated) or the ratio is infinite."""
+        s = self.scales
+        ft, pt = self.full_time_teachers, self.part_time_teachers
+        match indicator:
+            case "student_teacher_ratio":
+                fte = self.fte_scaled
+                if fte == 0:
+                    return None if self.students_scaled > 0 else (0, 1)
+                return self.students_scaled * s.fte, fte * s.students
+            case "full_time_teachers":
+                return ft, 1
+            case "dual_share":
+                n, d = self.dual_teachers or 0, self.professional_teachers
+            case "postgraduate_share":
+                n, d = self.postgraduate, ft
+            case "doctor_share":
+                n, d = self.doctor, ft
+            case "senior_title_share":
+                n, d = self.senior_title, ft
+            case "part_time_share":
+                n, d = pt, ft + pt
+            case _:
+                raise KeyError(indicator)
+        if indicator == "dual_share" and self.dual_teachers is None:
+            return None
+        return (n, d) if d else None
+
+    def missed(self, indicator: str, limit_def: Limit, limit: Fraction) -> bool:
+        """Whether the indicator misses its limit, compared exactly (null shares are not evaluated)."""
+        if indicator == "student_teacher_ratio" and self.ratio_infinite:
+            return True
+        parts = self.parts(indicator)
+        if parts is None:
+            return False
+        n, d = parts
+        if limit_def.op == "max":
+            return n * limit.denominator > limit.numerator * d
+        return n * limit.denominator < limit.numerator * d
 
 
 def staffing(province: Province, rules: Rules, school: School) -> Indicators:
     """The indicators that depend on events only (no clock): the basis of event-driven alerts."""
     c = province.counts.get(school.school_id)
-    ft, pt = (c.full_time, c.part_time) if c else (0, 0)
-    n_students = students(school, rules.student_weights)
-    fte = ft + pt * rules.part_time_weight
-    ratio, infinite = ratio_of(n_students, fte)
+    w = rules.scales.weights
+    ft_s, night, corr = school.enrollment or (0, 0, 0)
     return Indicators(
         school_id=school.school_id,
         level=school.level,
         city=school.city,
-        students=n_students,
-        full_time_teachers=ft,
-        part_time_teachers=pt,
-        fte_teachers=Fraction(fte),
-        student_teacher_ratio=ratio,
-        ratio_infinite=infinite,
+        scales=rules.scales,
+        students_scaled=ft_s * w[0] + night * w[1] + corr * w[2],
+        full_time_teachers=c.full_time if c else 0,
+        part_time_teachers=c.part_time if c else 0,
         professional_teachers=c.professional if c else 0,
-        dual_teachers=None,
-        dual_share=None,
-        postgraduate_share=_share(c.postgraduate, ft) if c else None,
-        doctor_share=_share(c.doctor, ft) if c else None,
-        senior_title_share=_share(c.senior_title, ft) if c else None,
-        part_time_share=_share(pt, ft + pt),
+        postgraduate=c.postgraduate if c else 0,
+        doctor=c.doctor if c else 0,
+        senior_title=c.senior_title if c else 0,
     )
 
 
 def dual_teachers(province: Province, school_id: str, day: date) -> int:
     """Full-time professional teachers active at the school holding a certificate valid on `day`."""
     n = 0
+    certificates, certificates_of = province.certificates, province.certificates_of
     for tid in province.teachers_at.get(school_id, ()):
         t = province.teachers[tid]
         if t.full_time_professional and any(
-            province.certificates[cid].valid_on(day) for cid in province.certificates_of.get(tid, ())
+            certificates[cid].valid_on(day) for cid in certificates_of.get(tid, ())
         ):
             n += 1
     return n
@@ -121,13 +199,7 @@ def violations(ind: Indicators, rules: Rules) -> tuple[str, ...]:
     for name in INDICATORS:
         limit_def = rules.limits[name]
         limit = limit_def.for_level(ind.level)
-        if limit is None:
-            continue
-        if name == "student_teacher_ratio" and ind.ratio_infinite:
-            missed.append(name)
-            continue
-        value = ind.value(name)
-        if value is not None and limit_def.missed(Fraction(value), limit):
+        if limit is not None and ind.missed(name, limit_def, limit):
             missed.append(name)
     return tuple(sorted(missed))
 

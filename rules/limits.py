@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -54,6 +55,30 @@ class Rules:
     studios_target: int
     all_indicators_target_share: Fraction
     source_file: str = field(default="", compare=False)
+    #: the same numbers as integers over common denominators, for exact comparisons in the hot path
+    scales: Scales = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scales", Scales.of(self.student_weights, self.part_time_weight))
+
+
+@dataclass(frozen=True, slots=True)
+class Scales:
+    """Converted students are counted in 1/`students` units and FTE teachers in 1/`fte` units, so that
+    every indicator is a ratio of integers and every limit test is exact."""
+
+    students: int  # the common denominator of the student weights
+    weights: tuple[int, int, int]  # full_time, night, correspondence, times `students`
+    fte: int  # the denominator of the part-time weight
+    part_time: int  # the part-time weight times `fte`
+
+    @classmethod
+    def of(cls, weights: dict[str, Fraction], part_time_weight: Fraction) -> Scales:
+        names = ("full_time", "night", "correspondence")
+        d = math.lcm(*(weights[n].denominator for n in names))
+        scaled = tuple(int(weights[n] * d) for n in names)
+        f = part_time_weight.denominator
+        return cls(d, (scaled[0], scaled[1], scaled[2]), f, int(part_time_weight * f))
 
 
 def _exact(value: Any, where: str) -> Fraction:

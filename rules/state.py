@@ -10,13 +10,19 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from fractions import Fraction
 from typing import Any
 
 from schemas.reference import CITY_CIRCLE, DEGREE_RANK
 from schemas.validation import Accepted
 
 _SENIOR_TITLES = ("associate_senior", "senior")
+#: one string object per code, shared by every teacher and certificate read back from a snapshot
+_CODES = {
+    c: c
+    for c in ("full_time", "part_time", "professional", "general", "none", "junior", "intermediate",
+              "associate_senior", "senior", "below_bachelor", "bachelor", "master", "doctor", "enrolled",
+              "conferred", "withdrawn")
+}  # fmt: skip
 _POSTGRADUATE = ("master", "doctor")
 
 
@@ -100,14 +106,9 @@ class School:
 class Changes:
     """What one event may have changed; callers rewrite exactly these rows (a superset is harmless)."""
 
-    schools: frozenset[str] = frozenset()  # event-driven indicators (teacher counts, students, level)
-    teachers: frozenset[str] = frozenset()
-    studios: frozenset[str] = frozenset()
-
-    def __or__(self, other: Changes) -> Changes:
-        return Changes(
-            self.schools | other.schools, self.teachers | other.teachers, self.studios | other.studios
-        )
+    schools: tuple[str, ...] = ()  # event-driven indicators (teacher counts, students, level)
+    teachers: tuple[str, ...] = ()
+    studios: tuple[str, ...] = ()
 
 
 NO_CHANGES = Changes()
@@ -156,6 +157,54 @@ class Province:
         self.applied = 0
         self.last_applied: tuple[datetime, str] | None = None
 
+    # --- snapshots: only what cannot be derived, as flat lists of plain values (fast to pickle) ---------
+
+    def __getstate__(self) -> dict[str, Any]:
+        t, c, g = self.teachers.values(), self.certificates.values(), self.programmes.values()
+        return {
+            "schools": list(self.schools.values()),
+            "teachers": (
+                [x.teacher_id for x in t], [x.school_id for x in t], [x.employment for x in t],
+                [x.course_type for x in t], [x.title for x in t], [x.degree for x in t],
+            ),
+            "certificates": (
+                [x.certificate_id for x in c], [x.teacher_id for x in c], [x.level for x in c],
+                [x.issued_on.toordinal() for x in c], [x.valid_until.toordinal() for x in c],
+                [x.revoked_at for x in c], [x.granted_by for x in c],
+            ),
+            "programmes": (
+                [x.programme_id for x in g], [x.teacher_id for x in g], [x.target for x in g],
+                [x.status for x in g],
+            ),
+            "studios": list(self.studios.values()),
+            "applied": self.applied,
+            "last_applied": self.last_applied,
+        }  # fmt: skip
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]
+        code = _CODES.get
+        self.schools = {s.school_id: s for s in state["schools"]}
+        for tid, sid, emp, course, title, degree in zip(*state["teachers"], strict=True):
+            teacher = Teacher(
+                tid, None, code(emp, emp), code(course, course), code(title, title), code(degree, degree)
+            )
+            self.teachers[tid] = teacher
+            if sid is not None:
+                self._place(teacher, sid)
+        ordinal = date.fromordinal
+        for cid, tid, level, issued, until, revoked, by in zip(*state["certificates"], strict=True):
+            self.certificates[cid] = Certificate(
+                cid, tid, code(level, level), ordinal(issued), ordinal(until), revoked, by
+            )
+            self.certificates_of[tid].add(cid)
+        for pid, tid, target, status in zip(*state["programmes"], strict=True):
+            self.programmes[pid] = Programme(pid, tid, code(target, target), code(status, status))
+        for studio in state["studios"]:
+            self.studios[studio.studio_id] = studio
+            self._index_studio(studio, add=True)
+        self.applied, self.last_applied = state["applied"], state["last_applied"]
+
     # --- helpers ----------------------------------------------------------------------------------
 
     def school(self, school_id: str) -> School:
@@ -189,10 +238,12 @@ class Province:
             else:
                 self.studios_of[tid].discard(studio.studio_id)
 
-    def _teacher_changed(self, *teacher_ids: str, schools: set[str] | None = None) -> Changes:
+    def _teacher_changed(
+        self, *teacher_ids: str, schools: tuple[str, ...] = (), studios: tuple[str, ...] = ()
+    ) -> Changes:
         """The teachers' rows and the studios they lead or belong to (their compliance may follow)."""
-        studios = set().union(*(self.studios_of.get(t, ()) for t in teacher_ids))
-        return Changes(frozenset(schools or ()), frozenset(teacher_ids), frozenset(studios))
+        led = self.studios_of
+        return Changes(schools, teacher_ids, (*studios, *(s for t in teacher_ids for s in led.get(t, ()))))
 
     # --- the fold ---------------------------------------------------------------------------------
 
@@ -218,7 +269,7 @@ class Province:
             c = p["counts"]
             school.enrollment = (c.get("full_time", 0), c.get("night", 0), c.get("correspondence", 0))
             school.enrollment_term = p["term"]
-            return Changes(schools=frozenset({e.school_id}))
+            return Changes(schools=(e.school_id,))
         if e.event_type == "school.registered":
             if school.registered_at is None:
                 school.registered_at = e.occurred_at
@@ -232,7 +283,7 @@ class Province:
                 setattr(school, name, tuple(value))
             else:
                 setattr(school, name, value)
-        return Changes(schools=frozenset({e.school_id}))
+        return Changes(schools=(e.school_id,))
 
     def _apply_teacher(self, e: Accepted) -> Changes:
         p, sid, tid = e.payload, e.school_id, e.payload["teacher_id"]
@@ -249,7 +300,7 @@ class Province:
                     p["employment"], p["course_type"], p["title"], p["degree"]
                 )  # fmt: skip
             self._place(t, sid)
-            return self._teacher_changed(tid, schools={sid} | ({before} if before else set()))
+            return self._teacher_changed(tid, schools=(sid, before) if before and before != sid else (sid,))
         active = self._active_at(tid, sid)
         if active is None:  # updates and departures count only from the school where the teacher is
             return self._teacher_changed(tid)
@@ -259,7 +310,7 @@ class Province:
                 if p.get(name) is not None:
                     setattr(active, name, p[name])
             self._place(active, sid)
-        return self._teacher_changed(tid, schools={sid})
+        return self._teacher_changed(tid, schools=(sid,))
 
     def _apply_qualification(self, e: Accepted) -> Changes:
         p = e.payload
@@ -309,12 +360,12 @@ class Province:
         t.degree = prog_.target
         if at is not None:
             self._place(t, at)
-        return self._teacher_changed(prog_.teacher_id, schools={at} if at else set())
+        return self._teacher_changed(prog_.teacher_id, schools=(at,) if at else ())
 
     def _apply_studio(self, e: Accepted) -> Changes:
         p: dict[str, Any] = e.payload
         named = tuple(p[k] for k in ("lead_teacher_id", "teacher_id") if k in p)
-        changed = self._teacher_changed(*named) | Changes(studios=frozenset({p["studio_id"]}))
+        changed = self._teacher_changed(*named, studios=(p["studio_id"],))
         studio = self.studios.get(p["studio_id"])
         if e.event_type == "studio.established":
             if studio is not None:
@@ -351,11 +402,3 @@ class Province:
                     studio.closed_at = e.occurred_at
         self._index_studio(studio, add=True)
         return changed
-
-
-def students(school: School, weights: dict[str, Fraction]) -> Fraction:
-    """The converted student count (折合在校生) of the school's latest enrollment report."""
-    if school.enrollment is None:
-        return Fraction(0)
-    ft, night, corr = school.enrollment
-    return ft * weights["full_time"] + night * weights["night"] + corr * weights["correspondence"]

@@ -346,22 +346,32 @@ def validate(raw: bytes | str, sender: str | None = None) -> Accepted | Rejected
     )
 
 
-def decode(raw: bytes | str, content_hash: str | None = None) -> Accepted:
+def _trusted_time(text: str) -> datetime:
+    """A timestamp validation accepted once: the fast parse, or the full one for the forms
+    `datetime.fromisoformat` does not read (more than six fractional digits, a lowercase `t` or `z`)."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return parse_timestamp(text)
+
+
+def decode(raw: bytes | str, content_hash: str | None = None, event_id: str | None = None) -> Accepted:
     """The event `validate` accepted from these bytes (read back from the store or a topic), without
-    validating them again; `content_hash` when the caller has it, else computed."""
+    validating them again; `content_hash` and the canonical `event_id` when the caller has them."""
     if isinstance(raw, str):
         raw = raw.encode("utf-8")
     obj = json.loads(raw)
-    event_id = str(uuid.UUID(obj["event_id"]))
+    event_id = event_id or str(uuid.UUID(obj["event_id"]))
     emitted = obj.get("emitted_at")
     fields = PAYLOAD_FIELDS[obj["event_type"]]
+    payload = obj["payload"]
     return Accepted(
         event_id=event_id,
         event_type=obj["event_type"],
         school_id=obj["school_id"],
-        occurred_at=parse_timestamp(obj["occurred_at"]),
-        payload={k: v for k, v in obj["payload"].items() if k in fields},
+        occurred_at=_trusted_time(obj["occurred_at"]),
+        payload=payload if payload.keys() <= fields else {k: v for k, v in payload.items() if k in fields},
         raw=raw,
         content_hash=content_hash or canonical_hash(obj, event_id),
-        emitted_at=parse_timestamp(emitted) if emitted is not None else None,
+        emitted_at=_trusted_time(emitted) if emitted is not None else None,
     )

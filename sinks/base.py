@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any, Self
@@ -48,6 +48,16 @@ def micros(t: datetime) -> int:
     return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
 
 
+def quoted(text: str) -> str:
+    """A ClickHouse string literal of `text` (backslashes and quotes escaped): for ids that are data."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def from_micros(us: int) -> datetime:
+    """The aware UTC datetime of integer microseconds since the epoch (exact)."""
+    return _EPOCH + timedelta(microseconds=us)
+
+
 def utc(value: datetime) -> datetime:
     """A DateTime value as both backends return it: aware, in UTC."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -80,6 +90,10 @@ class Store(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional for backends
         """Release the connection or the embedded engine."""
+
+    def release_memory(self) -> None:  # noqa: B027 - optional for backends
+        """Give memory the store holds but no longer uses back to the system (the embedded engine's
+        allocator keeps freed memory otherwise)."""
 
     # --- shared behaviour ------------------------------------------------------------------------
 

@@ -7,12 +7,13 @@ newline, while U+0085 or U+2028 inside a value are legal), with each value conve
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 import re
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,17 @@ def _datetime(value: Any) -> Any:
     return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
+def _date(value: Any) -> Any:
+    return None if value is None else date.fromisoformat(value)
+
+
 def _converter(ch_type: str) -> Callable[[Any], Any] | None:
     """How a JSON value of a ClickHouse type becomes the common Python type (None: as it is)."""
     inner = re.sub(r"^(Nullable|LowCardinality)\((.*)\)$", r"\2", ch_type)
     if inner.startswith("DateTime"):
         return _datetime
+    if inner == "Date":
+        return _date
     if inner.startswith(("Int", "UInt")) and not inner.startswith("Interval"):
         return lambda v: None if v is None else int(v)
     return None
@@ -64,6 +71,8 @@ def _arrow_type(ch_type: str) -> tuple[Any, bool]:
         return simple[ch_type], False
     if ch_type.startswith("DateTime"):
         return pa.timestamp("s", tz="UTC"), False
+    if ch_type == "Date":
+        return pa.date32(), False
     raise StoreError(f"the embedded store cannot insert a column of type {ch_type}")
 
 
@@ -184,6 +193,10 @@ class EmbeddedStore(Store):
         data = pa.Table.from_arrays(arrays, schema=pa.schema(fields))  # noqa: F841
         names = ", ".join(f.name for f in fields)
         self._run(f"INSERT INTO {table} ({names}) SELECT {names} FROM Python(data)")  # noqa: S608 - table and column names
+
+    def release_memory(self) -> None:
+        with contextlib.suppress(StoreError):  # an engine built without jemalloc: nothing to give back
+            self._run("SYSTEM JEMALLOC PURGE")
 
     def _release(self) -> None:
         if not self._lock.closed:

@@ -7,11 +7,11 @@ with its reason and bytes (national IDs masked). Both are keyed, so writing a ro
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
 from schemas.validation import Accepted, Rejected, decode
-from sinks.base import Store, micros, utc
+from sinks.base import Store, micros, quoted, utc
 
 
 class EventLog:
@@ -70,7 +70,64 @@ class EventLog:
         events = self.store.table("events")
         sql = f"SELECT event_id, any(body) AS body, any(content_hash) AS h FROM {events} {where}"  # noqa: S608 - a table name, an integer
         rows = self.store.query(f"{sql} GROUP BY event_id", binary=("body",))
-        return sorted((decode(r["body"], r["h"]) for r in rows), key=lambda e: e.order_key)
+        return sorted((decode(r["body"], r["h"], r["event_id"]) for r in rows), key=lambda e: e.order_key)
+
+    def count_through(self, position_us: int, position_id: str) -> int:
+        """How many distinct events the log keeps at or before a position in rule order."""
+        events = self.store.table("events")
+        rows = self.store.query(
+            f"SELECT uniqExact(event_id) AS n FROM {events} WHERE occurred_at_us < {int(position_us)} "  # noqa: S608 - a table name, an integer, a quoted id
+            f"OR (occurred_at_us = {int(position_us)} AND event_id <= {quoted(position_id)})"
+        )
+        return int(rows[0]["n"])
+
+    def events_after(
+        self, position: tuple[datetime, str] | None, until: datetime | None = None, page_events: int = 20_000
+    ) -> Iterator[list[Accepted]]:
+        """The kept events after `position` (all, when None) and at or before `until`, in rule order,
+        in pages of about `page_events` (bounded memory however long the history)."""
+        events = self.store.table("events")
+        lo = micros(position[0]) if position else None
+        hi = micros(until) if until is not None else None
+        where = " AND ".join(
+            [
+                "1",
+                *([f"occurred_at_us >= {lo}"] if lo is not None else []),
+                *([f"occurred_at_us <= {hi}"] if hi is not None else []),
+            ]
+        )
+        span = "count() AS n, min(occurred_at_us) AS lo, max(occurred_at_us) AS hi"
+        bounds = self.store.query(f"SELECT {span} FROM {events} WHERE {where}")[0]  # noqa: S608 - names, integers
+        if not bounds["n"]:
+            return
+        start, end = int(bounds["lo"]), int(bounds["hi"])
+        # pages split the time span evenly by the number of events in it (a rough but bounded cut)
+        pages = max(1, -(-int(bounds["n"]) // page_events))
+        step = max(1, (end - start) // pages + 1)
+        for page_lo in range(start, end + 1, step):
+            page_hi = min(page_lo + step - 1, end)
+            columns = "event_id, any(body) AS body, any(content_hash) AS h, any(occurred_at_us) AS us"
+            span = f"occurred_at_us >= {page_lo} AND occurred_at_us <= {page_hi}"
+            rows = self.store.query(
+                f"SELECT {columns} FROM {events} WHERE {span} GROUP BY event_id ORDER BY us, event_id",  # noqa: S608 - names, integers
+                binary=("body",),
+            )
+            page = [decode(r["body"], r["h"], r["event_id"]) for r in rows]  # in rule order already
+            if position is not None:
+                page = [e for e in page if e.order_key > position]
+            if page:
+                yield page
+
+    def hashes_of(self, event_ids: Iterable[str]) -> dict[str, str]:
+        """The content hash of those of `event_ids` the log keeps (the duplicate rule, per batch)."""
+        ids = sorted(set(event_ids))
+        if not ids:
+            return {}
+        events = self.store.table("events")
+        listed = ", ".join(quoted(i) for i in ids)
+        sql = f"SELECT event_id, any(content_hash) AS h FROM {events} WHERE event_id IN ({listed})"  # noqa: S608 - a table name, quoted ids
+        rows = self.store.query(f"{sql} GROUP BY event_id")
+        return {r["event_id"]: r["h"] for r in rows}
 
     def last_arrivals(self) -> dict[str, datetime]:
         """school_id -> when its latest kept event arrived."""

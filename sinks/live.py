@@ -34,14 +34,23 @@ class LiveTables:
         return self.store.insert("alert_transitions", rows)
 
     def restate_transitions(
-        self, rows: list[Row], rules: Sequence[str], version: int, since: datetime | None
+        self,
+        rows: list[Row],
+        rules: Sequence[str],
+        version: int,
+        since: datetime | None,
+        until: datetime | None = None,
     ) -> int:
-        """Write the transitions of a refold of `rules`, and retract the stored ones (from `since` on,
-        or all when None) that the refold no longer finds."""
+        """Write the transitions of a refold of `rules` over the times from `since` to `until` (open
+        ends when None), and retract the stored ones of that span that the refold no longer finds."""
         fresh = {tuple(r[k] for k in TRANSITION_KEY) for r in rows}
         table = self.store.table("alert_transitions")
         names = ", ".join(f"'{r}'" for r in rules if r.replace("_", "").isalnum())
-        where = f"WHERE rule IN ({names})" + (f" AND at_us >= {micros(since)}" if since is not None else "")
+        where = f"WHERE rule IN ({names})"
+        if since is not None:
+            where += f" AND at_us >= {micros(since)}"
+        if until is not None:
+            where += f" AND at_us <= {micros(until)}"
         cols = ", ".join(TRANSITION_KEY)
         stored = self.store.query(
             f"SELECT {cols}, argMax(retracted, version) AS retracted FROM {table} {where} GROUP BY {cols}"  # noqa: S608 - names, rule codes, an integer

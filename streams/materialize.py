@@ -1,71 +1,103 @@
 """Materialisation: the engine over the kept log, and what each change means for the live tables.
 
-The stream's engine agent and `dualtrack replay` both use `Materializer`: it keeps the incremental
-engine over the kept events and writes the teacher, school and studio rows an event changed, the
-schools' snapshots after each event, and the alert transitions. A late event refolds the log and
-restates the tables from its time on. Every write is keyed, so repeating one after a crash replaces
-rows instead of adding them.
+The stream's engine agent and `dualtrack replay` both use `Materializer`. It starts from the newest
+usable engine checkpoint in the store and folds only the events after it (`catch_up`), so a restart
+costs the events since the last checkpoint, not the history. New events are applied in place
+(`apply`); a late one restates the state and the tables from its time on. Only what an event changed
+is written: the rows of the teachers, studios and schools it touched, one snapshot per school and day,
+the alert transitions. Every write is keyed, so repeating one after a crash replaces rows instead of
+adding them, and a checkpoint is taken only after everything before its position is written.
 """
 
 from __future__ import annotations
 
+import pickle
 import time
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any
 
 from rules.alerts import EVENT_RULES, Alert, Transition
-from rules.engine import Engine, Incremental, Step
-from rules.indicators import Indicators, studio_reasons
+from rules.engine import Engine, Incremental, Step, TooLate
+from rules.indicators import Indicators, day_of, studio_reasons
 from rules.limits import Rules
-from rules.report import rounded
-from rules.state import Changes, Studio, Teacher
+from rules.state import Studio, Teacher
 from schemas.validation import Accepted, Reason, rejected
 from sinks.base import Row, Store, micros
+from sinks.checkpoints import Checkpoints
 from sinks.eventlog import EventLog
 from sinks.live import LiveTables
 
+#: the worker and replay write a checkpoint after this many events (at the first event of a month,
+#: so that as-of reports find one at most a month and about this many events before any time) ...
+CHECKPOINT_EVENTS = 20_000
+#: ... and the worker at least this often while events arrive (bounds the work of a restart)
+CHECKPOINT_SECONDS = 300.0
 
-def _f(value: Any) -> float | None:
-    return rounded(value, 6) if value is not None else None
+
+def _f(num: int, den: int) -> float:
+    return round(num / den, 6)
+
+
+def _value(value: Any) -> float | None:
+    return None if value is None else round(float(value), 6)
 
 
 def transition_row(t: Transition, version: int) -> Row:
     a: Alert = t.alert
     return {
         "rule": a.rule, "school_id": a.school_id, "subject": a.subject, "transition": t.kind, "at": t.at,
-        "at_us": micros(t.at), "severity": a.severity, "value": _f(a.value), "threshold": _f(a.threshold),
-        "since": a.since, "reasons": list(a.reasons), "caused_by": list(a.caused_by),
-        "rule_version": t.rule_version, "retracted": 0, "version": version,
+        "at_us": micros(t.at), "severity": a.severity, "value": _value(a.value),
+        "threshold": _value(a.threshold), "since": a.since, "reasons": list(a.reasons),
+        "caused_by": list(a.caused_by), "rule_version": t.rule_version, "retracted": 0, "version": version,
     }  # fmt: skip
 
 
-def _snapshot_row(engine: Engine, sid: str, ind: Indicators, e: Accepted, version: int) -> Row:
-    school = engine.province.schools[sid]
-    limit = engine.rules.limits["student_teacher_ratio"].for_level(school.level)
-    return {
-        "school_id": sid, "at": e.occurred_at, "at_us": micros(e.occurred_at), "event_id": e.event_id,
-        "name": school.name, "level": school.level or "", "city": school.city,
-        "circle": school.circle, "communities": list(school.communities),
-        "registered": int(school.registered), "students": _f(ind.students),
-        "full_time_teachers": ind.full_time_teachers, "part_time_teachers": ind.part_time_teachers,
-        "fte_teachers": _f(ind.fte_teachers), "student_teacher_ratio": _f(ind.student_teacher_ratio),
-        "ratio_limit": _f(limit), "professional_teachers": ind.professional_teachers,
-        "postgraduate_share": _f(ind.postgraduate_share), "doctor_share": _f(ind.doctor_share),
-        "senior_title_share": _f(ind.senior_title_share), "part_time_share": _f(ind.part_time_share),
-        "version": version,
-    }  # fmt: skip
+def _indicator_floats(ind: Indicators) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for name in ("student_teacher_ratio", "postgraduate_share", "doctor_share", "senior_title_share",
+                 "part_time_share"):  # fmt: skip
+        parts = ind.parts(name)
+        out[name] = None if parts is None else _f(*parts)
+    out["students"] = _f(ind.students_scaled, ind.scales.students)
+    out["fte_teachers"] = _f(ind.fte_scaled, ind.scales.fte)
+    return out
+
+
+@dataclass
+class _Batch:
+    """What one run of the fold changed, gathered as it goes."""
+
+    steps: list[Step] = field(default_factory=list)
+    snapshots: dict[tuple[str, date], tuple[Step, Indicators]] = field(default_factory=dict)
+    schools: set[str] = field(default_factory=set)
+    teachers: set[str] = field(default_factory=set)
+    studios: set[str] = field(default_factory=set)
+
+    def take(self, step: Step) -> None:
+        self.steps.append(step)
+        day = day_of(step.event.occurred_at)
+        for sid, ind in step.staffing.items():
+            self.snapshots[(sid, day)] = (step, ind)
+        self.schools.update(step.changes.schools)
+        self.teachers.update(step.changes.teachers)
+        self.studios.update(step.changes.studios)
 
 
 class Materializer:
-    """The incremental engine over a store's kept log, writing the live tables as it goes."""
+    """The engine over a store's kept log, writing the live tables as it goes."""
 
-    def __init__(self, store: Store, rules: Rules) -> None:
+    def __init__(self, store: Store, rules: Rules, checkpoint_events: int = CHECKPOINT_EVENTS) -> None:
         self.log = EventLog(store)
         self.tables = LiveTables(store)
+        self.checkpoints = Checkpoints(store)
         self.rules = rules
+        self.checkpoint_events = checkpoint_events
         self.state = Incremental(rules)
         #: school -> when its latest kept event arrived (the live feed_stale rule)
         self.last_arrival: dict[str, datetime] = {}
+        self._since_checkpoint = 0
+        self._checkpoint_at = time.monotonic()
 
     @property
     def engine(self) -> Engine:
@@ -73,54 +105,145 @@ class Materializer:
 
     @property
     def kept(self) -> set[str]:
+        """The event ids applied in the in-memory window (older ones are found in the store)."""
         return self.state.kept
 
-    def load(self, now: datetime | None = None) -> int:
-        """Rebuild from the events the store keeps (a restarted worker's recovery); returns their count."""
-        events = self.log.events()
-        self.state = Incremental(self.rules)
+    # --- starting -----------------------------------------------------------------------------------
+
+    def catch_up(self, now: datetime | None = None) -> int:
+        """Restore the newest usable checkpoint and fold the log after it, writing what that changes. The
+        cost is the events since the checkpoint. Returns how many events were folded.
+
+        The fold goes a calendar month at a time: each month's rows and transitions are written, and the
+        stored transitions of that month that no longer hold are retracted, before the next month (and
+        before any checkpoint), so an interrupted catch-up leaves nothing half-done behind its checkpoint."""
+        now = now or datetime.now(UTC)
+        checkpoint = self.checkpoints.latest(self.rules.version)
+        base = pickle.loads(checkpoint.state) if checkpoint else None  # noqa: S301 - our own state
+        self.state = Incremental(self.rules, base=base)
         self.last_arrival = self.log.last_arrivals()
-        self._run(events, now or datetime.now(UTC), full=True)
-        return len(events)
-
-    def extend(self, events: list[Accepted], now: datetime | None = None) -> list[Transition]:
-        """Apply new events (already kept in the store's log); returns the alert transitions."""
-        return self._run(events, now or datetime.now(UTC), full=False)
-
-    def _run(self, events: list[Accepted], now: datetime, full: bool) -> list[Transition]:
+        folded = 0
         version = time.time_ns()
-        steps: list[Step] = []
+        batch = _Batch()
+        for page in self.log.events_after(checkpoint.position if checkpoint else None):
+            for e in page:
+                if batch.steps and self._month_turns(e):
+                    self._write_month(batch, now, version)
+                    batch = _Batch()
+                    if self._since_checkpoint >= self.checkpoint_events:
+                        self.save_checkpoint()
+                batch.take(self.engine.apply(e))
+                self._since_checkpoint += 1
+            folded += len(page)
+            self.log.store.release_memory()
+        if batch.steps:
+            self._write_month(batch, now, version)
+        self.state = Incremental(self.rules, base=self.engine)  # the in-memory window starts here
+        self.tables.transitions(transition_row(t, version) for t in self.engine.tick(now, self.last_arrival))
+        self.write_current(now, version, None)
+        if folded:
+            self.save_checkpoint()
+        return folded
+
+    def _write_month(self, batch: _Batch, now: datetime, version: int) -> None:
+        """A month of history: its transitions (restated over the month's span) and snapshots. The
+        current-state tables are written once, at the end of the catch-up (each month would overwrite
+        the one before)."""
+        rows = [transition_row(t, version) for step in batch.steps for t in step.transitions]
+        first, last = batch.steps[0].event.occurred_at, batch.steps[-1].event.occurred_at
+        self.tables.restate_transitions(rows, EVENT_RULES, version, first, last)
+        self._dead_letter_failures(batch.steps, now)
+        self.tables.snapshots(
+            self._snapshot_row(sid, day, ind, step.event, version)
+            for (sid, day), (step, ind) in batch.snapshots.items()
+        )
+
+    def _month_turns(self, e: Accepted) -> bool:
+        last = self.engine.province.last_applied
+        return last is not None and (last[0].year, last[0].month) != (e.occurred_at.year, e.occurred_at.month)
+
+    # --- the live path --------------------------------------------------------------------------------
+
+    def apply(self, events: list[Accepted], now: datetime | None = None) -> list[Transition]:
+        """Apply new events (already kept in the store's log); returns the alert transitions."""
+        now = now or datetime.now(UTC)
+        version = time.time_ns()
+        batch = _Batch()
         unseen = [e.occurred_at for e in events if e.event_id not in self.state.kept]
-        earliest = min(unseen) if unseen else None
+        if not unseen:
+            return []
+        earliest = min(unseen)
 
         def collect(step: Step) -> None:
             # events re-applied from a checkpoint before the earliest new one are unchanged: skip them
-            if full or (earliest is not None and step.event.occurred_at >= earliest):
-                steps.append(step)
+            if step.event.occurred_at >= earliest:
+                batch.take(step)
 
-        new, since = self.state.extend(events, collect)
-        if not new:
+        try:
+            new, since = self.state.extend(events, collect)
+        except TooLate:  # earlier than the in-memory window: restate from a stored checkpoint
+            self.last_arrival.update((e.school_id, now) for e in events)
+            self.catch_up(now)
             return []
-        if not full:
-            self.last_arrival.update((e.school_id, now) for e in new)
-        self._dead_letter_failures(steps, now)
-        found = [t for step in steps for t in step.transitions]
+        self.last_arrival.update((e.school_id, now) for e in new)
+        found = [t for step in batch.steps for t in step.transitions]
         found += self.engine.tick(now, self.last_arrival)
-        rows = [transition_row(t, version) for t in found]
-        if full or since is not None:
-            self.tables.restate_transitions(rows, EVENT_RULES, version, None if full else since)
+        if since is not None:
+            rows = [transition_row(t, version) for t in found]
+            self.tables.restate_transitions(rows, EVENT_RULES, version, since)
+            self._write(batch, now, version, [], transitions_written=True)
         else:
-            self.tables.transitions(rows)
-        self.tables.snapshots(
-            _snapshot_row(self.engine, sid, ind, step.event, version)
-            for step in steps
-            for sid, ind in step.staffing.items()
-        )
-        changed = Changes()
-        for step in steps:
-            changed |= step.changes
-        self.write_current(now, version, None if full else changed)
+            self._write(batch, now, version, found)
+        self._since_checkpoint += len(new)
         return found
+
+    def tick(self, now: datetime) -> list[Transition]:
+        """Clock-driven rules at `now` (certificate expiry, studio inactivity), written to the store."""
+        transitions = self.engine.tick(now, self.last_arrival)
+        version = time.time_ns()
+        self.tables.transitions(transition_row(t, version) for t in transitions)
+        # the clock changes every school's status (certificate validity) and studios (inactivity)
+        self.write_current(now, version, None, teachers=False)
+        return transitions
+
+    def checkpoint_due(self) -> bool:
+        return self._since_checkpoint > 0 and (
+            self._since_checkpoint >= self.checkpoint_events
+            or time.monotonic() - self._checkpoint_at >= CHECKPOINT_SECONDS
+        )
+
+    def save_checkpoint(self) -> None:
+        """Store the engine's state (everything before its position is written already)."""
+        position = self.engine.province.last_applied
+        if position is None:
+            return
+        state = pickle.dumps(self.engine, protocol=pickle.HIGHEST_PROTOCOL)
+        self.checkpoints.save(position, self.engine.province.applied, self.rules.version, state)
+        self._since_checkpoint = 0
+        self._checkpoint_at = time.monotonic()
+
+    # --- writing --------------------------------------------------------------------------------------
+
+    def _write(
+        self,
+        batch: _Batch,
+        now: datetime,
+        version: int,
+        found: list[Transition],
+        transitions_written: bool = False,
+    ) -> None:
+        self._dead_letter_failures(batch.steps, now)
+        if not transitions_written:
+            self.tables.transitions(transition_row(t, version) for t in found)
+        self.tables.snapshots(
+            self._snapshot_row(sid, day, ind, step.event, version)
+            for (sid, day), (step, ind) in batch.snapshots.items()
+        )
+        p = self.engine.province
+        schools = set(batch.schools)
+        schools |= {s for t in batch.teachers if (s := p.school_of_teacher(t)) is not None}
+        schools |= {p.studios[s].school_id for s in batch.studios if s in p.studios}
+        self.write_current(now, version, (schools, batch.teachers, batch.studios))
 
     def _dead_letter_failures(self, steps: list[Step], now: datetime) -> None:
         """Events whose application failed (a defect) are dead-lettered with the error; all else goes on."""
@@ -139,42 +262,50 @@ class Materializer:
         if failed:
             self.log.dead_letter([(r, "engine", now) for r in failed])
 
-    def tick(self, now: datetime) -> list[Transition]:
-        """Clock-driven rules at `now` (certificate expiry, studio inactivity), written to the store."""
-        transitions = self.engine.tick(now, self.last_arrival)
-        version = time.time_ns()
-        self.tables.transitions(transition_row(t, version) for t in transitions)
-        # the clock changes school status (certificate validity) and studios (inactivity), not teachers
-        self.write_current(now, version, Changes(studios=frozenset(self.engine.province.studios)))
-        return transitions
-
-    def write_current(self, now: datetime, version: int, only: Changes | None = None) -> None:
-        """The current-state tables at `now`: school_status (every school), and teacher_state and
-        studio_state for every teacher and studio, or only those `only` names."""
+    def write_current(
+        self,
+        now: datetime,
+        version: int,
+        only: tuple[set[str], set[str], set[str]] | None,
+        teachers: bool = True,
+    ) -> None:
+        """The current-state tables at `now`, for every school, teacher and studio, or only those in
+        `only` (schools, teachers, studios)."""
         p, rules = self.engine.province, self.rules
         rows = []
-        for s in self.engine.schools(now):
+        for s in self.engine.schools(now, None if only is None else only[0]):
             i = s.indicators
             school = p.schools[i.school_id]
             limit = rules.limits["student_teacher_ratio"].for_level(school.level)
+            dual = i.parts("dual_share")
             rows.append({
                 "school_id": i.school_id, "as_of": now, "name": school.name, "level": i.level or "",
                 "city": i.city, "circle": school.circle, "communities": list(school.communities),
-                "students": _f(i.students), "full_time_teachers": i.full_time_teachers,
-                "part_time_teachers": i.part_time_teachers, "fte_teachers": _f(i.fte_teachers),
-                "student_teacher_ratio": _f(i.student_teacher_ratio), "ratio_limit": _f(limit),
-                "professional_teachers": i.professional_teachers, "dual_teachers": i.dual_teachers or 0,
-                "dual_share": _f(i.dual_share), "postgraduate_share": _f(i.postgraduate_share),
-                "doctor_share": _f(i.doctor_share), "senior_title_share": _f(i.senior_title_share),
-                "part_time_share": _f(i.part_time_share), "active_studios": i.active_studios,
-                "compliant_studios": i.compliant_studios, "violations": list(s.violations),
-                "status": s.status, "last_event_at": school.last_event_at or now, "version": version,
+                "full_time_teachers": i.full_time_teachers, "part_time_teachers": i.part_time_teachers,
+                "ratio_limit": _value(limit), "professional_teachers": i.professional_teachers,
+                "dual_teachers": i.dual_teachers or 0, "dual_share": None if dual is None else _f(*dual),
+                "active_studios": i.active_studios, "compliant_studios": i.compliant_studios,
+                "violations": list(s.violations), "status": s.status,
+                "last_event_at": school.last_event_at or now, "version": version, **_indicator_floats(i),
             })  # fmt: skip
         self.tables.schools(rows)
-        teachers = p.teachers if only is None else only.teachers & p.teachers.keys()
-        self.tables.teachers(self._teacher_row(p.teachers[t], now, version) for t in teachers)
-        studios = p.studios if only is None else only.studios & p.studios.keys()
+        if teachers:
+            ids = p.teachers.keys() if only is None else only[1] & p.teachers.keys()
+            self.tables.teachers(self._teacher_row(p.teachers[t], now, version) for t in ids)
+        studios = p.studios.keys() if only is None else only[2] & p.studios.keys()
         self.tables.studios(self._studio_row(p.studios[s], now, version) for s in studios)
+
+    def _snapshot_row(self, sid: str, day: date, ind: Indicators, e: Accepted, version: int) -> Row:
+        school = self.engine.province.schools[sid]
+        limit = self.rules.limits["student_teacher_ratio"].for_level(school.level)
+        return {
+            "school_id": sid, "day": day, "at": e.occurred_at, "at_us": micros(e.occurred_at),
+            "event_id": e.event_id, "name": school.name, "level": school.level or "", "city": school.city,
+            "circle": school.circle, "communities": list(school.communities),
+            "registered": int(school.registered), "full_time_teachers": ind.full_time_teachers,
+            "part_time_teachers": ind.part_time_teachers, "ratio_limit": _value(limit),
+            "professional_teachers": ind.professional_teachers, "version": version, **_indicator_floats(ind),
+        }  # fmt: skip
 
     def _teacher_row(self, t: Teacher, now: datetime, version: int) -> Row:
         p = self.engine.province

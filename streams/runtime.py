@@ -98,7 +98,7 @@ class Runtime:
             self._store = await asyncio.to_thread(open_store, self.settings)
             await asyncio.to_thread(self._store.migrate)
             materializer = Materializer(self._store, self.rules)
-            n = await asyncio.to_thread(materializer.load)
+            n = await asyncio.to_thread(materializer.catch_up)
             self._materializer = materializer
         log.info("recovered %d kept events from the store", n)
         self.ready.set()

@@ -31,7 +31,7 @@ def register(p: Pipeline) -> Any:
 
     def write(events: list[Accepted], now: datetime) -> list[Transition]:
         runtime.log.append(events, now)
-        return runtime.materializer.extend(events, now=now)
+        return runtime.materializer.apply(events, now=now)
 
     @p.app.agent(p.topics["kept"], name="engine")
     @guarded("engine")

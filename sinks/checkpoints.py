@@ -1,0 +1,98 @@
+"""Engine checkpoints in the store: the fold's state after a position of the log, so that a restart or
+an as-of report folds only the events after it instead of the whole history.
+
+A checkpoint is usable only while the log holds exactly the events it had up to its position: a late
+event before the position changes that count, and the checkpoint is then passed over (nothing has to
+be invalidated by hand). A checkpoint of another rules version is never used.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sinks.base import Store, from_micros, micros, quoted
+from sinks.eventlog import EventLog
+
+#: a state is written in parts of at most this many bytes (inserts and Kafka-free, but bounded)
+PART_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    position: tuple[datetime, str]  # the last applied event's (occurred_at, event_id)
+    events: int  # kept events up to and including the position
+    state: bytes  # the pickled engine (uncompressed)
+
+
+class Checkpoints:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def save(self, position: tuple[datetime, str], events: int, rule_version: str, state: bytes) -> None:
+        blob = zlib.compress(state, 1)
+        parts = [blob[i : i + PART_BYTES] for i in range(0, len(blob), PART_BYTES)] or [b""]
+        now, version = datetime.now(UTC), time.time_ns()
+        self.store.insert_columns(
+            "engine_checkpoints",
+            {
+                "position_us": [micros(position[0])] * len(parts),
+                "position_id": [position[1]] * len(parts),
+                "events": [events] * len(parts),
+                "taken_at": [now] * len(parts),
+                "rule_version": [rule_version] * len(parts),
+                "part": list(range(len(parts))),
+                "parts": [len(parts)] * len(parts),
+                "blob": parts,
+                "version": [version] * len(parts),
+            },
+        )
+
+    def latest(self, rule_version: str, until: datetime | None = None) -> Checkpoint | None:
+        """The newest usable checkpoint at or before `until` (any, when None)."""
+        table = self.store.table("engine_checkpoints")
+        where = f"WHERE rule_version = {quoted(rule_version)}"
+        if until is not None:
+            where += f" AND position_us <= {micros(until)}"
+        key = "position_us, position_id, events"
+        heads = self.store.query(
+            f"SELECT {key}, max(parts) AS parts, count() AS have FROM {table} FINAL {where} GROUP BY {key} "  # noqa: S608 - names, a quoted version, an integer
+            "ORDER BY position_us DESC, position_id DESC LIMIT 8"
+        )
+        log = EventLog(self.store)
+        for h in heads:
+            if h["have"] != h["parts"]:
+                continue  # a checkpoint whose writing was interrupted
+            if log.count_through(h["position_us"], h["position_id"]) != h["events"]:
+                continue  # a late event arrived before its position: the state it holds is out of date
+            rows = self.store.query(
+                f"SELECT part, blob FROM {table} FINAL WHERE position_us = {int(h['position_us'])} "  # noqa: S608 - a table name, an integer
+                f"AND position_id = {quoted(h['position_id'])} ORDER BY part",
+                binary=("blob",),
+            )
+            state = zlib.decompress(b"".join(r["blob"] for r in rows))
+            return Checkpoint((from_micros(h["position_us"]), h["position_id"]), h["events"], state)
+        return None
+
+    def prune(self, recent: int = 3) -> int:
+        """Forget checkpoints no one needs: keep the newest `recent` (restarts) and the last one of each
+        calendar month (as-of reports reach any time from the one before it). Returns how many went."""
+        table = self.store.table("engine_checkpoints")
+        order = "ORDER BY position_us DESC, position_id DESC"
+        heads = self.store.query(f"SELECT DISTINCT position_us, position_id FROM {table} {order}")  # noqa: S608 - names
+        keep: set[tuple[int, str]] = {(h["position_us"], h["position_id"]) for h in heads[:recent]}
+        months: set[tuple[int, int]] = set()
+        for h in heads:  # newest first: the first seen of a month is its last
+            t = from_micros(h["position_us"])
+            if (t.year, t.month) not in months:
+                months.add((t.year, t.month))
+                keep.add((h["position_us"], h["position_id"]))
+        gone = [h for h in heads if (h["position_us"], h["position_id"]) not in keep]
+        for h in gone:
+            self.store.execute(
+                f"ALTER TABLE {table} DELETE WHERE position_us = {int(h['position_us'])} "
+                f"AND position_id = {quoted(h['position_id'])}"
+            )
+        return len(gone)
