@@ -70,7 +70,7 @@ def create_app(settings: Settings, rules: Rules | None = None) -> Pipeline:
     """Build the Faust app for one deployment (one topic prefix, one store)."""
     import faust
 
-    from streams.agents import dead_letters, dedup, engine, intake, notifier
+    from streams.agents import dead_letters, engine, intake, notifier
 
     rules = rules or load_rules(settings.rules_file)
     app = faust.App(
@@ -80,7 +80,7 @@ def create_app(settings: Settings, rules: Rules | None = None) -> Pipeline:
         datadir=str(settings.var_dir / "faust"),
         autodiscover=False,
         origin="streams",
-        topic_partitions=PARTITIONS["valid"],
+        topic_partitions=PARTITIONS["intake"],
         topic_replication_factor=1,
         topic_allow_declare=True,
         consumer_auto_offset_reset="earliest",
@@ -98,10 +98,8 @@ def create_app(settings: Settings, rules: Rules | None = None) -> Pipeline:
     )
     names = TopicNames.of(settings)
     p = Pipeline(app, settings, rules, names, Runtime(settings, rules))
-    for attr in ("intake", "valid", "kept", "dead_letters", "alerts"):
+    for attr in ("intake", "accepted", "dead_letters", "alerts"):
         p.topics[attr] = app.topic(getattr(names, attr), partitions=PARTITIONS[attr])
-    #: first-copy content hashes by event_id (the duplicate rule), partitioned like `valid`
-    p.tables["event_hashes"] = app.Table("event-hashes", default=str, partitions=PARTITIONS["valid"])
-    for module in (intake, dedup, engine, dead_letters, notifier):
+    for module in (intake, engine, dead_letters, notifier):
         module.register(p)
     return p

@@ -1,8 +1,10 @@
-"""What the agents of one worker share: the store (one writer at a time), the materializer and counters.
+"""What the agents of one worker share: the store (one writer at a time), the engine and counters.
 
-Nothing here touches the store on the event loop: opening it, migrating, recovering and every write run
-in a worker thread (`run`), one at a time, so a slow or absent ClickHouse server delays results but
-never stops the consumer's heartbeats.
+Nothing here touches the store on the event loop: opening it, migrating, catching up and every write
+run in a worker thread (`run`), one at a time, so a slow or absent ClickHouse server delays results but
+never stops the consumer's heartbeats. The store is opened by the first agent that needs it; the engine
+is caught up only by the worker that owns the province's engine partition, and again whenever that
+partition comes back after a rebalance (another worker may have moved the log on meanwhile).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class Counters:
 
 
 class Runtime:
-    """The worker's store and engine, opened by `start()` (in a thread), never at import."""
+    """The worker's store and engine, opened when first needed (in a thread), never at import."""
 
     def __init__(self, settings: Settings, rules: Rules) -> None:
         self.settings = settings
@@ -50,28 +52,29 @@ class Runtime:
         self._store: Store | None = None
         self._materializer: Materializer | None = None
         self._lock = asyncio.Lock()
-        self._opening: asyncio.Task[None] | None = None
+        #: set once the engine is caught up with the log (cleared when the engine partition is revoked)
         self.ready = asyncio.Event()
 
     @property
     def materializer(self) -> Materializer:
         if self._materializer is None:
-            raise DualtrackError("the worker's store is not open yet (Runtime.start)")
+            raise DualtrackError("the engine is not caught up yet (Runtime.start_engine)")
         return self._materializer
 
     @property
     def log(self) -> EventLog:
-        return self.materializer.log
+        if self._store is None:
+            raise DualtrackError("the store is not open yet (Runtime.open)")
+        return EventLog(self._store)
 
     def busy(self) -> bool:
         """Whether store work (a batch or a clock tick) is in progress."""
         return self._lock.locked()
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run blocking store work in a thread, one call at a time (chDB is single-writer), once the
-        store is open and the engine recovered. A worker stopping meanwhile waits for the work to end:
-        Faust acknowledges a batch when its agent stops, so the batch must be in the store by then."""
-        await self.start()
+    async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """Blocking store work in a thread, one at a time (chDB is single-writer). A worker stopping
+        meanwhile waits for the work to end: Faust acknowledges a batch when its agent stops, so the
+        batch must be in the store by then."""
         async with self._lock:
             work = asyncio.ensure_future(asyncio.to_thread(fn, *args))
             try:
@@ -80,28 +83,42 @@ class Runtime:
                 await asyncio.wait([work])
                 raise
 
-    async def dead_letter(self, rows: list[tuple[Rejected, str, datetime]]) -> None:
-        """Keep dead letters in the store (once it is open)."""
-        await self.run(lambda: self.log.dead_letter(rows))
+    async def open(self) -> Store:
+        """The store, opened and migrated (in a thread) by the first caller."""
+        if self._store is None:
+            async with self._lock:
+                if self._store is None:
+                    store = await asyncio.to_thread(open_store, self.settings)
+                    await asyncio.to_thread(store.migrate)
+                    self._store = store
+        return self._store
 
-    async def start(self) -> None:
-        """Open the store, migrate it and rebuild the engine from its event log, off the event loop.
-        Every agent awaits the same start; the first one to ask begins it."""
-        if self.ready.is_set():
-            return
-        if self._opening is None:
-            self._opening = asyncio.ensure_future(self._open())
-        await asyncio.shield(self._opening)
-
-    async def _open(self) -> None:
-        async with self._lock:
-            self._store = await asyncio.to_thread(open_store, self.settings)
-            await asyncio.to_thread(self._store.migrate)
-            materializer = Materializer(self._store, self.rules)
-            n = await asyncio.to_thread(materializer.catch_up)
+    async def start_engine(self) -> Materializer:
+        """The engine, caught up with the log (in a thread) by the first caller after a start or after
+        the engine partition came back."""
+        if not self.ready.is_set():
+            store = await self.open()
+            materializer = Materializer(store, self.rules)
+            n = await self._in_thread(materializer.catch_up)
             self._materializer = materializer
-        log.info("recovered %d kept events from the store", n)
-        self.ready.set()
+            log.info("caught up with %d events after the newest checkpoint", n)
+            self.ready.set()
+        return self.materializer
+
+    def stop_engine(self) -> None:
+        """The engine partition went to another worker: this engine's state may fall behind the log."""
+        self.ready.clear()
+        self._materializer = None
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Store work for the engine (caught up first)."""
+        await self.start_engine()
+        return await self._in_thread(fn, *args)
+
+    async def dead_letter(self, rows: list[tuple[Rejected, str, datetime]]) -> None:
+        """Keep dead letters in the store (no engine needed)."""
+        await self.open()
+        await self._in_thread(lambda: self.log.dead_letter(rows))
 
     def close(self) -> None:
         if self._store is not None:

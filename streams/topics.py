@@ -11,25 +11,23 @@ from dualtrack.settings import Settings
 @dataclass(frozen=True)
 class TopicNames:
     intake: str  # raw events from schools, keyed by school_id
-    valid: str  # validated events (their bytes, the content hash in a header), keyed by event_id
-    kept: str  # first copies, keyed by the province: the engine's ordered input
+    accepted: str  # batches of validated events (bytes and content hashes): the engine's ordered input
     dead_letters: str  # rejected events with original bytes (IDs masked), reason and school
     alerts: str  # alert transitions (fired / updated / resolved)
 
     @classmethod
     def of(cls, settings: Settings) -> TopicNames:
         t = settings.topic
-        return cls(t("intake"), t("valid"), t("kept"), t("dead-letters"), t("alerts"))
+        return cls(t("intake"), t("accepted"), t("dead-letters"), t("alerts"))
 
     def all(self) -> list[str]:
-        return [self.intake, self.valid, self.kept, self.dead_letters, self.alerts]
+        return [self.intake, self.accepted, self.dead_letters, self.alerts]
 
 
-#: partitions per topic: intake and valid scale out by school and event id; the engine's input is
-#: one partition per province deployment (its rules are a fold in one order).
-PARTITIONS = {"intake": 4, "valid": 4, "kept": 1, "dead_letters": 1, "alerts": 1}
-#: the header that carries an accepted event's content hash from the intake on
-CONTENT_HASH = "content-hash"
+#: partitions per topic: the intake scales out by school over the workers (validation is the work
+#: that parallelises); the engine's input is one partition per province deployment (its rules are a
+#: fold in one order, and the duplicate rule needs one place that sees every copy first).
+PARTITIONS = {"intake": 4, "accepted": 1, "dead_letters": 1, "alerts": 1}
 #: the largest record the topics take: a line over the 1 MiB limit must still reach the intake to be
 #: dead-lettered as too_large (with its bytes, base64 in the dead letter), not be lost at the producer
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024

@@ -94,7 +94,7 @@ def run_worker(settings: Settings, exit_when_idle: float | None = None, loglevel
 
     if exit_when_idle is not None:
         names = TopicNames.of(settings)
-        inputs = [names.intake, names.valid, names.kept, names.dead_letters]
+        inputs = [names.intake, names.accepted, names.dead_letters]
         started = time.monotonic()
 
         @p.app.timer(interval=1.0, name="exit_when_drained")

@@ -1,8 +1,11 @@
-"""The engine: folds kept events into state, indicators and alerts, and writes the live tables.
+"""The engine: the duplicate rule, then the fold into state, indicators and alerts, writing the event
+log and the live tables.
 
-Batches are written to the store (the event log first) before the agent takes the next batch, so
-the offsets Faust commits never run ahead of what ClickHouse holds. The clock timer evaluates the
-clock-driven rules (certificate expiry, studio inactivity) when no event arrives.
+It consumes the batches the intake accepted, from one partition per province: the first copy of an
+event_id in this order is the one kept (a later identical copy is a duplicate, one with other content a
+conflicting duplicate, dead-lettered). Batches are written to the store (the event log first) before
+the agent takes the next one, so the offsets Faust commits never run ahead of what ClickHouse holds.
+The clock timer evaluates the clock-driven rules (certificate expiry, studio inactivity) with no event.
 """
 
 from __future__ import annotations
@@ -13,46 +16,61 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rules.alerts import Transition
-from schemas.validation import Accepted, decode
+from rules.dedup import Deduplicator, conflicting
+from schemas.validation import Accepted, Rejected
 from streams.app import Pipeline, fail, guarded
-from streams.records import transition_record
-from streams.topics import CONTENT_HASH
+from streams.records import transition_record, unpack_events
 
 
 def register(p: Pipeline) -> Any:
     runtime, settings = p.runtime, p.settings
     counters = runtime.counters
     alerts = p.topics["alerts"]
+    engine_topic = p.names.accepted
 
     async def publish(transitions: list[Transition]) -> None:
         for t in transitions:
             await alerts.send(key=t.alert.school_id.encode(), value=json.dumps(transition_record(t)).encode())
         counters.transitions += len(transitions)
 
-    def write(events: list[Accepted], now: datetime) -> list[Transition]:
-        runtime.log.append(events, now)
-        return runtime.materializer.apply(events, now=now)
+    def write(events: list[Accepted], now: datetime) -> tuple[list[Transition], int]:
+        """The duplicate rule against the log (and the batch itself), then keep, fold and write."""
+        materializer = runtime.materializer
+        rule = Deduplicator(materializer.log.hashes_of(e.event_id for e in events))
+        new: list[Accepted] = []
+        rejected: list[Rejected] = []
+        for e in events:
+            verdict = rule.verdict(e.event_id, e.content_hash)
+            if verdict == "new":
+                new.append(e)
+            elif verdict == "conflicting":
+                rejected.append(conflicting(e))
+        if rejected:
+            materializer.log.dead_letter([(r, engine_topic, now) for r in rejected])
+        materializer.log.append(new, now)
+        transitions = materializer.apply(new, now=now)
+        if materializer.checkpoint_due():
+            materializer.save_checkpoint()
+        return transitions, len(events) - len(new) - len(rejected)
 
-    @p.app.agent(p.topics["kept"], name="engine")
+    @p.app.agent(p.topics["accepted"], name="engine")
     @guarded("engine")
     async def engine(stream: Any) -> None:
-        await runtime.start()
-        async for batch in stream.take_events(
-            settings.stream_batch_size, within=settings.stream_batch_seconds
-        ):
+        async for records in stream.take(settings.stream_batch_size, within=settings.stream_batch_seconds):
             counters.touch()
-            fresh: dict[str, Accepted] = {}
-            kept = runtime.materializer.kept
-            for event in batch:
-                e = decode(event.value, dict(event.headers or ())[CONTENT_HASH].decode())
-                if e.event_id not in kept and e.event_id not in fresh:
-                    fresh[e.event_id] = e
-            if not fresh:
+            events = [e for value in records for e in unpack_events(value)]
+            if not events:
                 continue
-            transitions = await runtime.run(write, list(fresh.values()), datetime.now(UTC))
-            counters.kept += len(fresh)
+            transitions, duplicates = await runtime.run(write, events, datetime.now(UTC))
+            counters.kept += len(events) - duplicates
+            counters.duplicates += duplicates
             await publish(transitions)
             counters.touch()
+
+    @p.app.on_partitions_revoked.connect
+    async def engine_partition_revoked(app: Any, revoked: Any, **_: Any) -> None:
+        if any(tp.topic == engine_topic for tp in revoked):
+            runtime.stop_engine()  # caught up again if the partition comes back
 
     @p.app.timer(interval=settings.clock_tick_seconds, name="clock")
     async def clock() -> None:

@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from sinks.base import open_store
+from sinks.base import migrations, open_store
 from sinks.embedded import EmbeddedStore
 from tests.helpers import example
 from tests.integration.conftest import run_cli
 from tests.report_compare import assert_same_report
 
-TABLES = ["alert_transitions", "dead_letters", "events", "schema_migrations", "school_snapshots",
-          "school_status", "studio_state", "teacher_state"]  # fmt: skip
+TABLES = ["alert_transitions", "dead_letters", "engine_checkpoints", "events", "schema_migrations",
+          "school_snapshots", "school_status", "studio_state", "teacher_state"]  # fmt: skip
+VERSIONS = [v for v, _, _ in migrations()]
 
 
 def columns(store) -> dict[str, list[tuple[str, str]]]:  # type: ignore[no-untyped-def]
@@ -29,13 +30,13 @@ def columns(store) -> dict[str, list[tuple[str, str]]]:  # type: ignore[no-untyp
 
 def test_migrations_are_the_same_on_both_backends_and_safe_twice(server_url: str, tmp_path: Path) -> None:
     with open_store(url=server_url) as server, EmbeddedStore(tmp_path / "chdb") as embedded:
-        assert server.migrate() == [1, 2] and server.migrate() == []
-        assert embedded.migrate() == [1, 2] and embedded.migrate() == []
+        assert server.migrate() == VERSIONS and server.migrate() == []
+        assert embedded.migrate() == VERSIONS and embedded.migrate() == []
         version = server.query("SELECT version() AS v")[0]["v"]
         on_server, on_chdb = columns(server), columns(embedded)
         assert sorted(on_server) == sorted(on_chdb) == TABLES
         assert on_server == on_chdb, f"server {version} and chDB disagree on column types"
-        assert server.applied_migrations() == embedded.applied_migrations() == [1, 2]
+        assert server.applied_migrations() == embedded.applied_migrations() == VERSIONS
 
 
 @pytest.mark.parametrize("day", ["2024-06-30", "2025-12-31"])

@@ -1,4 +1,5 @@
-"""The intake and dedup agents with Faust's test_context (no broker): what they forward and dead-letter."""
+"""The agents with Faust's test_context (no broker): what the intake forwards and dead-letters, how the
+engine applies the duplicate rule, and what a failing agent does to the worker."""
 
 from __future__ import annotations
 
@@ -11,11 +12,10 @@ from unittest.mock import AsyncMock, patch
 import pytest
 
 from dualtrack.settings import Settings
-from schemas.validation import validate
+from sinks.embedded import EmbeddedStore
 from streams.app import Pipeline, create_app
-from streams.records import parse_dead_letter
-from streams.topics import CONTENT_HASH
-from tests.helpers import close_app_loops, hire
+from streams.records import pack_events, parse_dead_letter, unpack_events
+from tests.helpers import accepted, close_app_loops, hire
 
 GOOD = hire("SD0001", "2025-09-01T08:00:00+08:00", "T1")
 
@@ -23,28 +23,44 @@ GOOD = hire("SD0001", "2025-09-01T08:00:00+08:00", "T1")
 @pytest.fixture()
 async def pipeline(tmp_path: Any) -> AsyncIterator[Pipeline]:
     # built inside the test's running loop, so Faust makes no loop of its own for the app
-    p = create_app(Settings(topic_prefix="unit", var_dir=tmp_path))
+    p = create_app(
+        Settings(
+            topic_prefix="unit", var_dir=tmp_path, store_path=tmp_path / "store", stream_batch_seconds=0.1
+        )
+    )
     yield p
+    p.runtime.close()
     close_app_loops(p.app)
 
 
 @pytest.fixture()
 def sent(pipeline: Pipeline) -> Iterator[dict[str, AsyncMock]]:
-    mocks = {name: AsyncMock() for name in ("valid", "dead_letters", "kept")}
-    with patch.object(pipeline.topics["valid"], "send", mocks["valid"]), \
+    mocks = {name: AsyncMock() for name in ("accepted", "dead_letters", "alerts")}
+    with patch.object(pipeline.topics["accepted"], "send", mocks["accepted"]), \
          patch.object(pipeline.topics["dead_letters"], "send", mocks["dead_letters"]), \
-         patch.object(pipeline.topics["kept"], "send", mocks["kept"]):  # fmt: skip
+         patch.object(pipeline.topics["alerts"], "send", mocks["alerts"]):  # fmt: skip
         yield mocks
 
 
-async def test_intake_forwards_valid_events_keyed_by_event_id_with_their_hash(pipeline, sent) -> None:  # type: ignore[no-untyped-def]
-    raw = json.dumps(GOOD).encode()
+async def _settle(condition: Any, seconds: float = 5.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+
+
+async def test_intake_forwards_valid_events_in_one_batch_record_with_their_hashes(pipeline, sent) -> None:  # type: ignore[no-untyped-def]
+    raws = [json.dumps(hire("SD0001", "2025-09-01T08:00:00+08:00", f"T{n}")).encode() for n in range(3)]
     async with pipeline.agents["intake"].test_context() as agent:
-        await agent.put(raw)
-    sent["valid"].assert_awaited_once()
-    kwargs = sent["valid"].await_args.kwargs
-    assert kwargs["key"] == GOOD["event_id"].encode() and kwargs["value"] == raw
-    assert kwargs["headers"][CONTENT_HASH] == validate(raw).content_hash.encode()  # type: ignore[union-attr]
+        for raw in raws:
+            await agent.put(raw)
+        await _settle(lambda: sent["accepted"].await_count)
+    sent["accepted"].assert_awaited_once()
+    kwargs = sent["accepted"].await_args.kwargs
+    assert kwargs["key"] == b"unit"  # the province: one partition, one order
+    events = unpack_events(kwargs["value"])
+    assert [e.raw for e in events] == raws
+    assert [e.content_hash for e in events] == [accepted(json.loads(r)).content_hash for r in raws]
     sent["dead_letters"].assert_not_awaited()
 
 
@@ -53,7 +69,8 @@ async def test_intake_dead_letters_invalid_events_with_bytes_reason_and_school(p
     raw = json.dumps(bad).encode()
     async with pipeline.agents["intake"].test_context() as agent:
         await agent.put(raw)
-    sent["valid"].assert_not_awaited()
+        await _settle(lambda: sent["dead_letters"].await_count)
+    sent["accepted"].assert_not_awaited()
     kwargs = sent["dead_letters"].await_args.kwargs
     rejected, origin, _ = parse_dead_letter(kwargs["value"])
     assert (rejected.reason.value, rejected.school_id, rejected.raw) == (
@@ -64,17 +81,24 @@ async def test_intake_dead_letters_invalid_events_with_bytes_reason_and_school(p
     assert origin.endswith(".intake") and kwargs["key"] == b"SD0001"
 
 
-async def test_dedup_keeps_the_first_copy_and_dead_letters_a_conflicting_one(pipeline, sent) -> None:  # type: ignore[no-untyped-def]
+async def test_engine_keeps_the_first_copy_and_dead_letters_a_conflicting_one(
+    pipeline, sent, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     conflicting = dict(GOOD, payload=dict(GOOD["payload"], degree="doctor"))
-    async with pipeline.agents["dedup"].test_context() as agent:
-        for obj in (GOOD, GOOD, conflicting):
-            raw = json.dumps(obj).encode()
-            digest = validate(raw).content_hash.encode()  # type: ignore[union-attr]
-            await agent.put(raw, key=obj["event_id"].encode(), headers={CONTENT_HASH: digest})
-    # the first copy and the identical duplicate go on (the engine ignores ids it kept)
-    assert sent["kept"].await_count == 2
-    rejected, _, _ = parse_dead_letter(sent["dead_letters"].await_args.kwargs["value"])
-    assert rejected.reason.value == "conflicting_duplicate" and rejected.event_id == GOOD["event_id"]
+    first, again, other = (accepted(o) for o in (GOOD, GOOD, conflicting))
+    async with pipeline.agents["engine"].test_context() as agent:
+        await agent.put(pack_events([first, again]))
+        await _settle(lambda: pipeline.runtime.counters.kept)
+        await agent.put(pack_events([other]))  # a later batch: checked against the store's log
+        await _settle(lambda: pipeline.runtime.counters.duplicates + pipeline.runtime.counters.kept >= 2)
+        await asyncio.sleep(0.3)
+    pipeline.runtime.close()
+    with EmbeddedStore(tmp_path / "store") as st:
+        events = st.query(f"SELECT event_id, content_hash FROM {st.table('events')}")
+        dead = st.query(f"SELECT reason, event_id FROM {st.table('dead_letters')}")
+    assert events == [{"event_id": first.event_id, "content_hash": first.content_hash}]
+    assert dead == [{"reason": "conflicting_duplicate", "event_id": first.event_id}]
+    assert pipeline.runtime.counters.duplicates == 1
 
 
 async def test_an_agent_that_fails_stops_the_worker_with_a_reason_and_commits_nothing(
@@ -92,17 +116,9 @@ async def test_an_agent_that_fails_stops_the_worker_with_a_reason_and_commits_no
     async def broken(*args: object) -> None:
         raise RuntimeError("the store broke")
 
-    raw = json.dumps(GOOD).encode()
-    digest = validate(raw).content_hash.encode()  # type: ignore[union-attr]
-    with patch.object(app_module.os, "_exit", fake_exit), \
-         patch.object(pipeline.runtime, "start", AsyncMock()), \
-         patch.object(pipeline.runtime, "run", broken), \
-         patch.object(pipeline.runtime, "_materializer", type("M", (), {"kept": set()})()):  # fmt: skip
+    with patch.object(app_module.os, "_exit", fake_exit), patch.object(pipeline.runtime, "run", broken):
         async with pipeline.agents["engine"].test_context() as agent:
-            await agent.put(raw, headers={CONTENT_HASH: digest})
-            for _ in range(50):  # the batch closes after stream_batch_seconds
-                if exits:
-                    break
-                await asyncio.sleep(0.1)
+            await agent.put(pack_events([accepted(GOOD)]))
+            await _settle(lambda: exits)
     assert exits == [70]
     assert "the engine agent failed (RuntimeError: the store broke)" in capsys.readouterr().err
