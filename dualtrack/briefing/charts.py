@@ -71,18 +71,20 @@ def bars(
     width: int = 420,
     label_width: int = 96,
     row: int = 24,
+    note: str = "",
 ) -> str:
-    """Horizontal bars from 0 to `top`, with target lines labelled above the plot."""
+    """Horizontal bars from 0 to `top`, with target lines labelled above the plot and a `note` below."""
     value_width = 84
     plot = width - label_width - value_width
     head = 15 * len(rules) + 6
-    height = head + row * max(len(items), 1) + 8
+    bottom = head + row * max(len(items), 1) + 4
+    height = bottom + (18 if note else 4)
     top = top or 1.0
 
     def x(v: float) -> float:
         return label_width + plot * min(max(v, 0.0), top) / top
 
-    body = [f'<line x1="{label_width}" x2="{label_width}" y1="{head - 4}" y2="{height - 4}" stroke="#555"/>']
+    body = [f'<line x1="{label_width}" x2="{label_width}" y1="{head - 4}" y2="{bottom}" stroke="#555"/>']
     for n, item in enumerate(items):
         y = head + n * row
         base = y + row / 2 + 4  # text baseline, centred on the bar
@@ -109,10 +111,12 @@ def bars(
         ly = 12 + 15 * n
         anchor = "end" if rx > label_width + plot * 0.6 else "start"
         body.append(
-            f'<line x1="{rx:.1f}" x2="{rx:.1f}" y1="{ly + 2}" y2="{height - 4}" stroke="#000" '
+            f'<line x1="{rx:.1f}" x2="{rx:.1f}" y1="{ly + 2}" y2="{bottom}" stroke="#000" '
             'stroke-width="1.4" stroke-dasharray="5 3"/>'
         )
         body.append(_text(rx + (-3 if anchor == "end" else 3), ly, rule.label, anchor, 11, "c-rule"))
+    if note:
+        body.append(_text(label_width, height - 4, note, size=10))
     return _svg(uid, width, height, title, body)
 
 
@@ -229,13 +233,17 @@ def line_chart(
             body.append(_text(x(i), height - bottom + 16, label, "middle", 11))
     body.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + ph}" stroke="#555"/>')
     body.append(f'<line x1="{left}" x2="{left + pw}" y1="{top + ph}" y2="{top + ph}" stroke="#555"/>')
-    for rule in rules:
+    placed_labels: list[float] = []
+    for rule in sorted(rules, key=lambda r: -r.value):
         ry = y(rule.value)
         body.append(
             f'<line x1="{left}" x2="{left + pw}" y1="{ry:.1f}" y2="{ry:.1f}" stroke="#000" '
             'stroke-width="1.2" stroke-dasharray="5 3"/>'
         )
-        label_y = ry - 4 if ry - 4 > top + 10 else ry + 13  # below the line when it runs along the top
+        # above its line, else below it: whichever stays in the plot and clear of the labels so far
+        options = [ly for ly in (ry - 4, ry + 13) if top + 10 <= ly <= top + ph]
+        label_y = next((ly for ly in options if all(abs(ly - p) >= 12 for p in placed_labels)), ry + 13)
+        placed_labels.append(label_y)
         body.append(_text(left + 4, label_y, rule.label, size=11, cls="c-rule"))
     ends: list[tuple[float, str, str]] = []
     for k, s in enumerate(series):

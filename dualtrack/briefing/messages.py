@@ -128,6 +128,7 @@ _ZH: dict[str, str] = {
     # charts
     "chart.green_by_city": "各市全部指标达标的学校占比",
     "chart.no_data": "无月度数据",
+    "chart.limit_tick": "竖线为该层次的生师比限值",
     "trend.green_share": "全部指标达标的学校占比",
     "trend.dual_share": "双师型教师占比",
     "trend.ratio": "生师比",
@@ -326,6 +327,7 @@ _EN: dict[str, str] = {
     "value.infinite": "∞",
     "chart.green_by_city": "Share of schools meeting every indicator, by city",
     "chart.no_data": "No monthly data",
+    "chart.limit_tick": "the vertical mark is the level's limit",
     "trend.green_share": "Schools meeting every indicator",
     "trend.dual_share": "Dual-teacher share",
     "trend.ratio": "Student-teacher ratio",

@@ -64,7 +64,10 @@ class _Page:
             ]
             top = max([p.value or 0 for p in k.parts] + [p.limit or 0 for p in k.parts] + [1.0]) * 1.12
             width = _label_width([i.label for i in items])
-            return charts.bars(items, [], top, title, self.uid(), width=_KPI_WIDTH, label_width=width)
+            note = tr.text("chart.limit_tick")
+            return charts.bars(
+                items, [], top, title, self.uid(), width=_KPI_WIDTH, label_width=width, note=note
+            )
         if k.name == "studios":
             # only the compliant studios count towards the target; the active ones are context
             items = [
