@@ -70,6 +70,8 @@ def table_html(t: Table, tr: Translator, caption: str, limit: int | None = None,
                 cells.append(f'<td class="num" data-v="{_sort_key(value, kind)}">{text}</td>')
             elif kind == "code" and len(str(value)) <= _NOWRAP_MAX:
                 cells.append(f'<td class="nw">{text}</td>')
+            elif kind == "name":
+                cells.append(f'<td class="name">{text}</td>')
             else:
                 cells.append(f"<td>{text}</td>")
         body.append(f"<tr>{''.join(cells)}</tr>")
@@ -153,7 +155,7 @@ figure { margin: 8px 0; }
 svg.chart { display: block; max-width: 100%; height: auto; margin: 6px 0; }
 svg.chart text { font-family: inherit; fill: #1a1a1a; }
 svg.chart text.c-rule { font-weight: 700; paint-order: stroke; stroke: #fff; stroke-width: 3px; }
-svg.chart text.c-value { font-weight: 700; }
+svg.chart text.c-value { font-weight: 700; paint-order: stroke; stroke: #fff; stroke-width: 3px; }
 .trends { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 10px 18px; }
 .trends figure { margin: 0; min-width: 0; break-inside: avoid; }
 .trends figcaption { font-weight: 700; }
@@ -167,6 +169,7 @@ th:focus-visible { outline: 2px solid #1f4f8a; }
 th[aria-sort="ascending"]::after { content: " \\25B2"; }
 th[aria-sort="descending"]::after { content: " \\25BC"; }
 td.nw { white-space: nowrap; }
+td.name { min-width: 7em; }
 .num { text-align: right; font-variant-numeric: tabular-nums; }
 td.num { white-space: nowrap; }
 td.status { white-space: nowrap; font-weight: 700; }

@@ -202,8 +202,8 @@ _EN: dict[str, str] = {
     "doc.title": "Shandong vocational-school workforce briefing",
     "doc.title_city": "{city}: vocational-school workforce briefing",
     "doc.as_of": "Data as of {time}",
-    "doc.scope": "Scope: {schools} schools in {cities} cities",
-    "doc.scope_city": "Scope: {schools} schools in {city} ({circle})",
+    "doc.scope": "Scope: the province; schools: {schools}, cities: {cities}",
+    "doc.scope_city": "Scope: {city} ({circle}); schools: {schools}",
     "doc.contents": "Contents",
     "doc.status_rule": (
         "Status follows the 教发〔2004〕2号 card rule: every indicator met is green, one "
@@ -251,18 +251,17 @@ _EN: dict[str, str] = {
     "change.pp": "{value} pp",
     "change.plain": "{value}",
     "act.teachers": (
-        "{schools} schools are above their ratio limit; together they need about {teachers} "
-        "more FTE teachers."
+        "Schools above their ratio limit: {schools}. FTE teachers they need, in all: about {teachers}."
     ),
     "act.teachers_none": "Every school is within its ratio limit.",
-    "act.red": "{red} schools are red (two or more indicators missed), {new} of them new since last month.",
+    "act.red": "Red schools (two or more indicators missed): {red}; new since last month: {new}.",
     "act.red_no_history": (
-        "{red} schools are red (two or more indicators missed); there is no data for last "
+        "Red schools (two or more indicators missed): {red}; there is no data for last "
         "month to tell which are new."
     ),
-    "act.green_gap": "{schools} more schools must meet every indicator to reach the plan's {target}.",
+    "act.green_gap": "Schools that must still meet every indicator to reach the plan's {target}: {schools}.",
     "act.green_met": "The share of schools meeting every indicator has reached the plan's {target}.",
-    "act.studios": "{count} studios are not compliant; the most common reason: {reason}.",
+    "act.studios": "Studios not compliant: {count}; the most common reason: {reason}.",
     "act.studios_none": "Every active studio is compliant.",
     "table.by_circle": "By economic circle",
     "table.by_city": "By city",
@@ -278,9 +277,7 @@ _EN: dict[str, str] = {
         "The first {shown} of {total}; every one is in the city sections and the Excel workbook."
     ),
     "table.empty": "None.",
-    "table.shortfall_total": (
-        "In all, {teachers} more FTE teachers are needed; ∞ means students but no teachers."
-    ),
+    "table.shortfall_total": "FTE teachers needed, in all: {teachers}; ∞ means students but no teachers.",
     "col.circle": "Circle",
     "col.city": "City",
     "col.level": "Level",
@@ -335,8 +332,8 @@ _EN: dict[str, str] = {
     "series.province": "Province",
     "city.heading": "{city} ({circle})",
     "city.summary": (
-        "{schools} schools, {students} students, {fte} FTE teachers, ratio {ratio}, dual "
-        "share {dual}, {green} of schools meeting every indicator, {red} red schools."
+        "Schools: {schools}; students: {students}; FTE teachers: {fte}; ratio: {ratio}; "
+        "dual share: {dual}; meeting every indicator: {green}; red schools: {red}."
     ),
     "city.back": "Back to contents",
     "sheet.overview": "Overview",

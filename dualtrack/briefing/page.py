@@ -261,6 +261,11 @@ class _Page:
 
     def trends(self) -> str:
         tr = self.tr
+        if not self.b.monthly:  # one line says it; four empty frames would only take a page
+            return (
+                f'<section id="trends"><h2>{e(tr.text("sec.trends"))}</h2>'
+                f'<p class="note">{e(tr.text("chart.no_data"))}</p></section>'
+            )
         figures = []
         for t in fig.trends(self.b, self.city):
             title = tr.text(f"trend.{t.metric}")

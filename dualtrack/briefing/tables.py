@@ -12,9 +12,9 @@ from dualtrack.briefing.i18n import Translator
 
 INFINITE = float("inf")  # a ratio with students and no teachers: sorts last, shown as "∞"
 
-#: How a column's values are shown: text; code (a short id or name, kept on one line); int; num1/num2
-#: (decimals); pct (a share); ratio; status (a status code)
-KINDS = ("text", "code", "int", "num1", "num2", "pct", "ratio", "status")
+#: How a column's values are shown: text; name (text kept at least a few words wide); code (a short id
+#: or name, kept on one line); int; num1/num2 (decimals); pct (a share); ratio; status (a status code)
+KINDS = ("text", "name", "code", "int", "num1", "num2", "pct", "ratio", "status")
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def rollup_table(name: str, kind: str, groups: Sequence[fig.Group], tr: Translat
 def shortfall_table(items: Sequence[fig.Shortfall], b: Briefing, tr: Translator) -> Table:
     columns = (
         Column("col.school_id", "code"),
-        Column("col.school_name"),
+        Column("col.school_name", "name"),
         Column("col.city", "code"),
         Column("col.level", "code"),
         Column("col.students", "num1"),
@@ -128,7 +128,7 @@ def shortfall_table(items: Sequence[fig.Shortfall], b: Briefing, tr: Translator)
 def red_table(items: Sequence[fig.RedSchool], b: Briefing, tr: Translator, name: str = "red") -> Table:
     columns = (
         Column("col.school_id", "code"),
-        Column("col.school_name"),
+        Column("col.school_name", "name"),
         Column("col.city", "code"),
         Column("col.level", "code"),
         Column("col.violations"),
@@ -152,9 +152,9 @@ def red_table(items: Sequence[fig.RedSchool], b: Briefing, tr: Translator, name:
 def studio_table(items: Sequence[StudioInfo], b: Briefing, tr: Translator) -> Table:
     columns = (
         Column("col.studio_id", "code"),
-        Column("col.studio_name"),
+        Column("col.studio_name", "name"),
         Column("col.school_id", "code"),
-        Column("col.school_name"),
+        Column("col.school_name", "name"),
         Column("col.city", "code"),
         Column("col.reasons"),
     )
@@ -175,7 +175,7 @@ def studio_table(items: Sequence[StudioInfo], b: Briefing, tr: Translator) -> Ta
 
 _SCHOOL_COLUMNS: dict[str, tuple[Column, Callable[[fig.School, Briefing, Translator], Any]]] = {
     "school_id": (Column("col.school_id", "code"), lambda s, b, tr: s["school_id"]),
-    "name": (Column("col.school_name"), lambda s, b, tr: _name(b, s["school_id"])),
+    "name": (Column("col.school_name", "name"), lambda s, b, tr: _name(b, s["school_id"])),
     "city": (Column("col.city", "code"), lambda s, b, tr: tr.code("city", s["city"])),
     "level": (Column("col.level", "code"), lambda s, b, tr: tr.code("level", s["level"])),
     "status": (Column("col.status", "status"), lambda s, b, tr: s["status"]),
