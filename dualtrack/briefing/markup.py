@@ -182,7 +182,7 @@ td.status { white-space: nowrap; font-weight: 700; }
 .back { font-size: 12.5px; }
 footer { margin-top: 30px; border-top: 1px solid var(--line); padding-top: 6px; }
 @media screen {
-  .kpi svg.chart { width: 100%; max-width: 470px; }
+  .kpi svg.chart { width: 100%; max-width: 400px; }
   .trends svg.chart { width: 100%; max-width: 560px; }
 }
 @media screen and (max-width: 760px) { .kpis, .trends { grid-template-columns: minmax(0, 1fr); } }
