@@ -377,12 +377,8 @@ class Trend:
 def trends(b: Briefing, city: str | None = None) -> list[Trend]:
     """The headline indicators month by month: the province and each circle, or the one city."""
     months = tuple(t for t, _ in b.monthly)
-    keyed: list[tuple[str, Callable[[School], bool]]]
-    if city is None:
-        keyed = [("province", lambda s: True)]
-        keyed += [(c, lambda s, c=c: circle_of(s, b) == c) for c in CIRCLES]  # type: ignore[misc]
-    else:
-        keyed = [(city, lambda s: True)]
+    # (series code, the circle whose schools it sums, or "" for all the schools in scope)
+    keyed = [("province", "")] + [(c, c) for c in CIRCLES] if city is None else [(city, "")]
     tg = b.targets
     marks = {
         "green_share": (
@@ -396,10 +392,10 @@ def trends(b: Briefing, city: str | None = None) -> list[Trend]:
     out = []
     for metric in TREND_METRICS:
         series = []
-        for code, keep in keyed:
+        for code, circle in keyed:
             points = []
             for _, report in b.monthly:
-                chosen = [s for s in in_scope(report, city) if keep(s)]
+                chosen = [s for s in in_scope(report, city) if not circle or circle_of(s, b) == circle]
                 points.append(_TREND_VALUE[metric](totals(chosen)) if chosen else None)
             series.append(Series(code, tuple(points)))
         out.append(Trend(metric, months, tuple(series), marks[metric]))

@@ -25,6 +25,8 @@ def cell_text(value: Any, kind: str, tr: Translator) -> str:
     """A cell as the reader sees it (plain text)."""
     if kind == "status":
         return tr.code("status", value)
+    if kind == "month" and value is not None:
+        return tr.month(value)
     if value is None:
         return tr.text("value.none")
     if kind == "int":

@@ -13,8 +13,9 @@ from dualtrack.briefing.i18n import Translator
 INFINITE = float("inf")  # a ratio with students and no teachers: sorts last, shown as "∞"
 
 #: How a column's values are shown: text; name (text kept at least a few words wide); code (a short id
-#: or name, kept on one line); int; num1/num2 (decimals); pct (a share); ratio; status (a status code)
-KINDS = ("text", "name", "code", "int", "num1", "num2", "pct", "ratio", "status")
+#: or name, kept on one line); int; num1/num2 (decimals); pct (a share); ratio; status (a status code);
+#: month (a time, shown as its month in China Standard Time)
+KINDS = ("text", "name", "code", "int", "num1", "num2", "pct", "ratio", "status", "month")
 
 
 @dataclass(frozen=True)
@@ -265,7 +266,7 @@ _TREND_KIND = {"green_share": "pct", "dual_share": "pct", "ratio": "ratio", "stu
 
 def trend_table(trends: Sequence[fig.Trend], tr: Translator) -> Table:
     """Month by month, one column per indicator and series."""
-    columns = [Column("col.month")]
+    columns = [Column("col.month", "month")]
     values: list[tuple[float | None, ...]] = []
     for t in trends:
         for s in t.series:
@@ -273,5 +274,5 @@ def trend_table(trends: Sequence[fig.Trend], tr: Translator) -> Table:
             columns.append(Column(f"trend.{t.metric}", _TREND_KIND[t.metric], label))
             values.append(s.points)
     months = trends[0].months if trends else ()
-    rows = tuple((tr.month(m), *(v[i] for v in values)) for i, m in enumerate(months))
+    rows = tuple((m, *(v[i] for v in values)) for i, m in enumerate(months))
     return Table("trend", tuple(columns), rows)

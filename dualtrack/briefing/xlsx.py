@@ -41,6 +41,10 @@ def _write(cell: Any, value: Any, kind: str, tr: Translator) -> None:
         _text(cell, tr.code("status", value))
     elif value is None:
         cell.value = None
+    elif kind == "month":
+        cell.value = value.astimezone(CST).replace(tzinfo=None)  # Excel has no time zones
+        cell.number_format = "yyyy-mm"
+        cell.alignment = _openpyxl().styles.Alignment(horizontal="left")
     elif kind == "ratio" and value == tab.INFINITE:
         _text(cell, tr.text("value.infinite"))
         cell.alignment = _openpyxl().styles.Alignment(horizontal="right")

@@ -268,3 +268,13 @@ def test_every_key_the_code_uses_is_in_every_catalogue() -> None:
         assert [p for p in prefixes if not any(k.startswith(p) for k in messages)] == [], lang
         unused = [k for k in messages if k not in keys and not any(k.startswith(p) for p in prefixes)]
         assert unused == [], lang
+
+
+def test_the_rules_file_gives_the_default_targets_and_limits() -> None:
+    """What the CLI will pass from the rules file is what a Briefing assumes when given nothing."""
+    from dualtrack.briefing import Targets, default_limits, limits_from_rules
+    from rules.limits import load_rules
+
+    rules = load_rules()
+    assert Targets.from_rules(rules) == Targets()
+    assert limits_from_rules(rules) == default_limits()

@@ -131,3 +131,15 @@ def test_an_infinite_ratio_is_written_as_such(tmp_path: Path) -> None:
     assert shortfalls[0][col("col.school_id")] == first["school_id"]  # infinite ratios come first
     assert shortfalls[0][col("col.ratio")] == "∞"
     assert shortfalls[0][col("col.needed")] == -(-int(first["students"] * 100) // (20 * 100))
+
+
+def test_the_trend_sheet_has_a_month_per_row_and_numbers(book: Any) -> None:
+    b = simulated_briefing()
+    trend = rows(book[col("sheet.trend")])
+    assert [r[col("col.month")].strftime("%Y-%m") for r in trend] == [
+        t.strftime("%Y-%m") for t, _ in b.monthly
+    ]
+    green = next(
+        k for k in trend[0] if str(k).startswith(col("trend.green_share")) and col("series.province") in k
+    )
+    assert [r[green] for r in trend][-1] == pytest.approx(b.report["province"]["green_share"], abs=5e-5)
