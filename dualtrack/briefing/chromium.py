@@ -262,6 +262,10 @@ class Page:
     def send(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.browser.send(method, params, self.session)
 
+    def close(self) -> None:
+        """Close the tab (the browser goes on)."""
+        self.browser.send("Target.closeTarget", {"targetId": self.target})
+
     def set_viewport(self, width: int, height: int, scale: float = 1.0) -> None:
         self.send(
             "Emulation.setDeviceMetricsOverride",

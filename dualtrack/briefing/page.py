@@ -55,7 +55,7 @@ class _Page:
             items = [
                 charts.Bar(
                     tr.code("level", p.code),
-                    p.value if p.value is not None else None,
+                    p.value,
                     tr.ratio(p.value, infinite=p.value is None, against=p.limit),
                     p.ok,
                     p.limit,

@@ -31,6 +31,7 @@ def render_pdf(
         page.load(html)
         header, footer = page.evaluate(_TEMPLATES)
         data = page.pdf(header=header, footer=footer or _DEFAULT_FOOTER)
+        page.close()
     out = Path(path)
     out.write_bytes(data)
     return out
