@@ -1,0 +1,42 @@
+"""The department's briefing: report data rendered as HTML, XLSX and PDF, in Chinese or English."""
+
+from __future__ import annotations
+
+from dualtrack.briefing.chromium import Chromium, Page, find_chromium
+from dualtrack.briefing.data import (
+    Briefing,
+    IndicatorLimit,
+    SchoolInfo,
+    StudioInfo,
+    Targets,
+    default_limits,
+    limits_from_rules,
+)
+from dualtrack.briefing.exceptions import BriefingError, ChromiumError, ChromiumNotFound
+from dualtrack.briefing.messages import CATALOGUES
+from dualtrack.briefing.page import render_html
+from dualtrack.briefing.pdf import render_pdf
+from dualtrack.briefing.xlsx import render_xlsx
+
+#: the languages a briefing can be rendered in; zh-CN is the default
+LANGUAGES = tuple(CATALOGUES)
+
+__all__ = [
+    "LANGUAGES",
+    "Briefing",
+    "BriefingError",
+    "Chromium",
+    "ChromiumError",
+    "ChromiumNotFound",
+    "IndicatorLimit",
+    "Page",
+    "SchoolInfo",
+    "StudioInfo",
+    "Targets",
+    "default_limits",
+    "find_chromium",
+    "limits_from_rules",
+    "render_html",
+    "render_pdf",
+    "render_xlsx",
+]

@@ -1,0 +1,278 @@
+"""The briefing's tables as data (typed columns, raw values): the HTML and the workbook show the same rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dualtrack.briefing import figures as fig
+from dualtrack.briefing.data import Briefing, StudioInfo
+from dualtrack.briefing.i18n import Translator
+
+INFINITE = float("inf")  # a ratio with students and no teachers: sorts last, shown as "∞"
+
+#: How a column's values are shown: text; name (text kept at least a few words wide); code (a short id
+#: or name, kept on one line); int; num1/num2 (decimals); pct (a share); ratio; status (a status code);
+#: month (a time, shown as its month in China Standard Time)
+KINDS = ("text", "name", "code", "int", "num1", "num2", "pct", "ratio", "status", "month")
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str  # catalogue key of the heading
+    kind: str = "text"
+    label: str = ""  # a heading already translated, used instead of `key` when set
+
+    def heading(self, tr: Translator) -> str:
+        return self.label or tr.text(self.key)
+
+
+@dataclass(frozen=True)
+class Typed:
+    """A cell whose kind differs from its column's (the overview mixes counts, shares and ratios)."""
+
+    value: Any
+    kind: str
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str  # "table.<name>" is its title, "sheet.<name>" its sheet
+    columns: tuple[Column, ...]
+    rows: tuple[tuple[Any, ...], ...]
+
+
+def _ratio(s: fig.School) -> float | None:
+    value = s["student_teacher_ratio"]
+    if value is None:
+        return INFINITE if s["students"] else None
+    return float(value)
+
+
+def _name(b: Briefing, school_id: str) -> str:
+    info = b.schools.get(school_id)
+    return info.name if info else ""
+
+
+def miss_text(m: fig.Miss, tr: Translator) -> str:
+    """ "ratio 27.10, above 20": one missed indicator with its value and limit."""
+    label = tr.code("indicator", m.indicator)
+    if m.limit is None or (m.value is None and m.indicator != "student_teacher_ratio"):
+        return tr.text("miss.plain", indicator=label)
+    if m.indicator == "student_teacher_ratio":
+        value, limit = tr.ratio(m.value, infinite=m.value is None, against=m.limit), tr.num(m.limit)
+    elif m.indicator == "full_time_teachers":
+        value, limit = tr.num(m.value), tr.num(m.limit)
+    else:
+        value, limit = tr.pct(m.value, against=m.limit), tr.pct(m.limit, places=0)
+    return tr.text(f"miss.{m.op}", indicator=label, value=value, limit=limit)
+
+
+def rollup_table(name: str, kind: str, groups: Sequence[fig.Group], tr: Translator) -> Table:
+    """A roll-up (circle, city or level): one row per group."""
+    columns = (
+        Column(f"col.{kind}", "code"),
+        Column("col.schools", "int"),
+        Column("col.students", "num1"),
+        Column("col.fte", "num1"),
+        Column("col.ratio", "ratio"),
+        Column("col.dual_share", "pct"),
+        Column("col.green_share", "pct"),
+        Column("col.red", "int"),
+    )
+    rows = tuple(
+        (
+            tr.code(kind, g.code),
+            g.totals.schools,
+            float(g.totals.students),
+            float(g.totals.fte_teachers),
+            INFINITE if g.totals.ratio_infinite else g.totals.ratio,
+            g.totals.dual_share,
+            g.totals.green_share,
+            g.totals.red,
+        )
+        for g in groups
+    )
+    return Table(name, columns, rows)
+
+
+def shortfall_table(items: Sequence[fig.Shortfall], b: Briefing, tr: Translator) -> Table:
+    columns = (
+        Column("col.school_id", "code"),
+        Column("col.school_name", "name"),
+        Column("col.city", "code"),
+        Column("col.level", "code"),
+        Column("col.students", "num1"),
+        Column("col.fte", "num1"),
+        Column("col.ratio", "ratio"),
+        Column("col.limit", "int"),
+        Column("col.needed", "int"),
+    )
+    rows = tuple(
+        (
+            f.school["school_id"],
+            _name(b, f.school["school_id"]),
+            tr.code("city", f.school["city"]),
+            tr.code("level", f.school["level"]),
+            f.school["students"],
+            f.school["fte_teachers"],
+            _ratio(f.school),
+            f.limit,
+            f.needed,
+        )
+        for f in items
+    )
+    return Table("shortfalls", columns, rows)
+
+
+def red_table(items: Sequence[fig.RedSchool], b: Briefing, tr: Translator, name: str = "red") -> Table:
+    columns = (
+        Column("col.school_id", "code"),
+        Column("col.school_name", "name"),
+        Column("col.city", "code"),
+        Column("col.level", "code"),
+        Column("col.violations"),
+        Column("col.new_red"),
+    )
+    new = {True: "new.yes", False: "new.no", None: "new.unknown"}
+    rows = tuple(
+        (
+            r.school["school_id"],
+            _name(b, r.school["school_id"]),
+            tr.code("city", r.school["city"]),
+            tr.code("level", r.school["level"]),
+            tr.join(miss_text(m, tr) for m in fig.misses(r.school, b)),
+            tr.text(new[r.new]),
+        )
+        for r in items
+    )
+    return Table(name, columns, rows)
+
+
+def studio_table(items: Sequence[StudioInfo], b: Briefing, tr: Translator) -> Table:
+    columns = (
+        Column("col.studio_id", "code"),
+        Column("col.studio_name", "name"),
+        Column("col.school_id", "code"),
+        Column("col.school_name", "name"),
+        Column("col.city", "code"),
+        Column("col.reasons"),
+    )
+    city = {s["school_id"]: s["city"] for s in b.report["schools"]}
+    rows = tuple(
+        (
+            st.studio_id,
+            st.name,
+            st.school_id,
+            _name(b, st.school_id),
+            tr.code("city", city.get(st.school_id)),
+            tr.join(tr.code("reason", r) for r in st.reasons),
+        )
+        for st in items
+    )
+    return Table("studios", columns, rows)
+
+
+_SCHOOL_COLUMNS: dict[str, tuple[Column, Callable[[fig.School, Briefing, Translator], Any]]] = {
+    "school_id": (Column("col.school_id", "code"), lambda s, b, tr: s["school_id"]),
+    "name": (Column("col.school_name", "name"), lambda s, b, tr: _name(b, s["school_id"])),
+    "city": (Column("col.city", "code"), lambda s, b, tr: tr.code("city", s["city"])),
+    "level": (Column("col.level", "code"), lambda s, b, tr: tr.code("level", s["level"])),
+    "status": (Column("col.status", "status"), lambda s, b, tr: s["status"]),
+    "students": (Column("col.students", "num1"), lambda s, b, tr: s["students"]),
+    "full_time": (Column("col.full_time", "int"), lambda s, b, tr: s["full_time_teachers"]),
+    "part_time": (Column("col.part_time", "int"), lambda s, b, tr: s["part_time_teachers"]),
+    "fte": (Column("col.fte", "num1"), lambda s, b, tr: s["fte_teachers"]),
+    "ratio": (Column("col.ratio", "ratio"), lambda s, b, tr: _ratio(s)),
+    "professional": (Column("col.professional", "int"), lambda s, b, tr: s["professional_teachers"]),
+    "dual": (Column("col.dual", "int"), lambda s, b, tr: s["dual_teachers"]),
+    "dual_share": (Column("col.dual_share", "pct"), lambda s, b, tr: s["dual_share"]),
+    "postgraduate_share": (Column("col.postgraduate_share", "pct"), lambda s, b, tr: s["postgraduate_share"]),
+    "doctor_share": (Column("col.doctor_share", "pct"), lambda s, b, tr: s["doctor_share"]),
+    "senior_title_share": (Column("col.senior_title_share", "pct"), lambda s, b, tr: s["senior_title_share"]),
+    "studios_active": (Column("col.studios_active", "int"), lambda s, b, tr: s["active_studios"]),
+    "studios_compliant": (Column("col.studios_compliant", "int"), lambda s, b, tr: s["compliant_studios"]),
+    "violations": (
+        Column("col.violations"),
+        lambda s, b, tr: tr.join(miss_text(m, tr) for m in fig.misses(s, b)),
+    ),
+}
+#: every column, for the workbook; the HTML city sections show CITY_COLUMNS
+ALL_COLUMNS = tuple(_SCHOOL_COLUMNS)
+CITY_COLUMNS = (
+    "school_id",
+    "name",
+    "level",
+    "status",
+    "students",
+    "fte",
+    "ratio",
+    "dual_share",
+    "violations",
+)
+
+
+def school_table(
+    schools: Sequence[fig.School], b: Briefing, tr: Translator, columns: Sequence[str] = ALL_COLUMNS
+) -> Table:
+    """One row per school, sorted by id."""
+    chosen = [_SCHOOL_COLUMNS[c] for c in columns]
+    rows = tuple(
+        tuple(get(s, b, tr) for _, get in chosen) for s in sorted(schools, key=lambda s: s["school_id"])
+    )
+    return Table("schools", tuple(col for col, _ in chosen), rows)
+
+
+_KPI_KIND = {"studios": "int", "green_share": "pct", "dual_share": "pct", "ratio": "ratio"}
+_VERDICT = {True: "mark.on_track", False: "mark.off_track", None: "mark.not_judged"}
+
+
+def overview_table(kpis: Sequence[fig.Kpi], tr: Translator) -> Table:
+    """The headline indicators with their first target, verdict and changes (numbers, for the workbook)."""
+    columns = (
+        Column("col.indicator"),
+        Column("col.value"),
+        Column("col.target"),
+        Column("col.on_track"),
+        Column("col.month_change"),
+        Column("col.year_change"),
+    )
+
+    def delta(k: fig.Kpi, before: float | None) -> Typed:
+        value = None if k.value is None or before is None else k.value - before
+        return Typed(value, _KPI_KIND[k.name])
+
+    rows = []
+    for k in kpis:
+        kind = _KPI_KIND[k.name]
+        value = INFINITE if k.infinite else k.value
+        target = Typed(k.marks[0].value if k.marks else None, kind)
+        rows.append(
+            (
+                tr.text(f"kpi.{k.name}"),
+                Typed(value, kind),
+                target,
+                tr.text(_VERDICT[k.on_track]),
+                delta(k, k.previous_month),
+                delta(k, k.previous_year),
+            )
+        )
+    return Table("overview", columns, tuple(rows))
+
+
+_TREND_KIND = {"green_share": "pct", "dual_share": "pct", "ratio": "ratio", "studios_compliant": "int"}
+
+
+def trend_table(trends: Sequence[fig.Trend], tr: Translator) -> Table:
+    """Month by month, one column per indicator and series."""
+    columns = [Column("col.month", "month")]
+    values: list[tuple[float | None, ...]] = []
+    for t in trends:
+        for s in t.series:
+            label = f"{tr.text(f'trend.{t.metric}')} · {tr.series(s.code)}"
+            columns.append(Column(f"trend.{t.metric}", _TREND_KIND[t.metric], label))
+            values.append(s.points)
+    months = trends[0].months if trends else ()
+    rows = tuple((m, *(v[i] for v in values)) for i, m in enumerate(months))
+    return Table("trend", tuple(columns), rows)
