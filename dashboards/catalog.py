@@ -190,8 +190,47 @@ def dashboards(rules: Rules) -> tuple[Dashboard, ...]:
               (Column("school_id", S), Column("reason", S), Column("dead_letters", N))),
         Panel("Stale feeds (no event for the configured period)",
               OPEN_ALERTS.format(cond=f"rule = 'feed_stale' AND {IN_SELECTION}"), OPEN_ALERT_COLUMNS),
+        *health_panels(rules),
     ))  # fmt: skip
     return (province, ratios, dual_ds, degrees, studio_ds, school, pipeline)
+
+
+RATES = "('events_in_per_s', 'events_out_per_s', 'dead_letters_per_s')"
+
+
+def health_panels(rules: Rules) -> tuple[Panel, ...]:
+    """The worker's own samples (`pipeline_metrics`) and the early warning (`dual_share_forecasts`)."""
+    days = rules.notifications.forecast_days
+    return (
+        Panel("Consumer lag by topic (messages behind)",
+              f"SELECT {bucket('at')} AS time, topic, max(lag) AS lag FROM (SELECT at, topic, sum(value) AS lag "
+              "FROM pipeline_metrics FINAL WHERE metric = 'consumer_lag' AND $__timeFilter(at) GROUP BY at, topic) "
+              "GROUP BY time, topic ORDER BY time", (Column("time", T), Column("topic", S), Column("lag", N)),
+              type="timeseries", format="timeseries"),
+        Panel("Consumer lag now, by partition", "SELECT topic, partition, argMax(value, at) AS lag, max(at) AS "
+              "sampled_at FROM pipeline_metrics FINAL WHERE metric = 'consumer_lag' GROUP BY topic, partition "
+              "ORDER BY topic, partition", (Column("topic", S), Column("partition", N), Column("lag", N),
+                                            Column("sampled_at", T))),
+        Panel("Events in and out, dead letters (per second)",
+              f"SELECT {bucket('at')} AS time, avgIf(value, metric = 'events_in_per_s') AS events_in, "
+              "avgIf(value, metric = 'events_out_per_s') AS events_out, avgIf(value, metric = 'dead_letters_per_s') "
+              f"AS dead_letters FROM pipeline_metrics FINAL WHERE metric IN {RATES} AND $__timeFilter(at) "
+              "GROUP BY time ORDER BY time", (Column("time", T), Column("events_in", N), Column("events_out", N),
+                                               Column("dead_letters", N)), type="timeseries", format="timeseries"),
+        Panel("Last event per school (longest silent first)",
+              "SELECT school_id, toDateTime(toUInt32(max(value))) AS last_event_at, "
+              "intDiv(toUInt32(now()) - toUInt32(max(value)), 86400) AS days_silent FROM pipeline_metrics FINAL "
+              f"WHERE metric = 'last_event_at' AND {IN_SELECTION} GROUP BY school_id ORDER BY last_event_at LIMIT 50",
+              (Column("school_id", S), Column("last_event_at", T), Column("days_silent", N))),
+        Panel(f"Schools projected to fall short within {days} days",
+              "SELECT school_id, level, dual_share, target, falls_below_on, days_left, dual_teachers_then, "
+              "professional_teachers, arrayStringConcat(certificates, ', ') AS expiring_certificates "
+              f"FROM dual_share_forecasts FINAL WHERE warning = 1 AND {IN_SELECTION} ORDER BY days_left, school_id",
+              (Column("school_id", S), Column("dual_share", N), Column("falls_below_on", S), Column("days_left", N),
+               Column("expiring_certificates", S)), width=24,
+              description="From the certificates' known expiry dates, if nothing is renewed and nobody is hired "
+              "(docs/alerts.md, Early warning)."),
+    )  # fmt: skip
 
 
 def build_all(directory: Path, rules: Rules, alerts_directory: Path | None = None) -> list[Path]:
@@ -218,8 +257,8 @@ def markdown(rules: Rules) -> str:
            "Generated from `dashboards/catalog.py` and `dashboards/alerting.py` (a test keeps this page in step).",
            "Every query runs on ClickHouse 18.16 and current releases through the official plugin",
            "(`grafana-clickhouse-datasource`); `$__conditionalAll`, `$__timeFilter` and `$__interval_s` are the",
-           "plugin's macros, `${city:singlequote}` Grafana's variables. Consumer lag is not a panel: it lives in",
-           "Kafka, not ClickHouse (`dualtrack demo` shows it; export it to a metrics system in production).", ""]  # fmt: skip
+           "plugin's macros, `${city:singlequote}` Grafana's variables. Consumer lag lives in Kafka: the worker",
+           "samples it into `pipeline_metrics` on a timer (docs/alerts.md, \"Pipeline health\").", ""]  # fmt: skip
     for d in dashboards(rules):
         out += [f"## {d.title} (`{d.uid}`)", ""]
         for p in d.panels:

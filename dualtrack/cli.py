@@ -29,10 +29,12 @@ infra_app = typer.Typer(help="Start, stop and check the local Kafka broker and C
 db_app = typer.Typer(help="The store's tables.", no_args_is_help=True)
 schema_app = typer.Typer(help="The event contract.", no_args_is_help=True)
 dashboards_app = typer.Typer(help="Grafana dashboards and alert rules as code.", no_args_is_help=True)
+alerts_app = typer.Typer(help="Alert notices: who is told what, and when.", no_args_is_help=True)
 app.add_typer(infra_app, name="infra")
 app.add_typer(db_app, name="db")
 app.add_typer(schema_app, name="schema")
 app.add_typer(dashboards_app, name="dashboards")
+app.add_typer(alerts_app, name="alerts")
 
 # Data (school ids, names, messages) is printed as it is: never read as rich markup or emoji codes.
 out = Console(markup=False, emoji=False, highlight=False)
@@ -346,6 +348,43 @@ def dashboards_publish(
         )
     changed = sum(s.action != "unchanged" for s in steps)
     out.print(f"{changed} change(s){' planned' if dry_run else ''}, {len(steps) - changed} unchanged")
+
+
+@alerts_app.command("preview")
+def alerts_preview(
+    as_of: Annotated[str, typer.Option("--as-of", help="ISO 8601 time with offset.")],
+    recipient: Annotated[str | None, typer.Option("--recipient", help="Only this recipient's id.")] = None,
+    recipients: Annotated[
+        Path | None, typer.Option(help="Recipients file (default: DUALTRACK_RECIPIENTS_FILE).", exists=True)
+    ] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Print what each recipient would receive (notices and digests) for the transitions up to T."""
+    from dualtrack.preview import preview_from_store, render
+    from rules.recipients import load_recipients
+    from sinks import open_store
+
+    settings = Settings()
+    file = recipients or settings.recipients_file
+    readers = load_recipients(file) if file else []
+    with open_store(settings, path=store) as st:
+        out.print(
+            render(preview_from_store(st, _rules(settings), readers, _parse_time(as_of), recipient)),
+            soft_wrap=True,
+        )
+
+
+@app.command()
+def status(store: StoreOpt = None) -> None:
+    """The pipeline's health from the store: consumer lag, rates, silent schools, early warnings."""
+    from dualtrack.status import status_text
+    from sinks import open_store
+
+    settings = Settings()
+    rules = _rules(settings)
+    with open_store(settings, path=store) as st:
+        text = status_text(st, datetime.now(UTC), rules.feed_stale_days, rules.notifications.forecast_days)
+    out.print(text, soft_wrap=True)
 
 
 # --- db --------------------------------------------------------------------------------------------------

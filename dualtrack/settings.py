@@ -72,6 +72,27 @@ class Settings(BaseSettings):
         None, description="Where the notifier POSTs alert transitions (JSON); unset: no notifier."
     )
 
+    recipients_file: Path | None = Field(
+        None,
+        description='Who receives alert notices (YAML; docs/alerts.md, "Recipients"); unset: nobody.',
+    )
+    smtp_url: SecretStr | None = Field(
+        None,
+        description="The SMTP server for e-mail notices: `smtp://[user:password@]host[:port]`, "
+        "`smtp+starttls://…` or `smtps://…` (never logged); unset: no e-mail.",
+    )
+    smtp_from: str = Field("dualtrack@localhost", description="The sender address of e-mail notices.")
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is None or not url.get_secret_value():
+            return None
+        u = urlparse(url.get_secret_value())
+        if u.scheme not in ("smtp", "smtp+starttls", "smtps") or not u.hostname:
+            raise ValueError("must be an smtp://, smtp+starttls:// or smtps:// URL with a host")
+        return url
+
     @field_validator("alert_webhook_url")
     @classmethod
     def _webhook(cls, url: str | None) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
@@ -41,6 +41,26 @@ class Limit:
         return value > limit if self.op == "max" else value < limit
 
 
+#: the severities an alert can have, mildest first
+SEVERITIES = ("warning", "critical")
+
+
+@dataclass(frozen=True)
+class Notifications:
+    """The `notifications:` section: who is told what, and when (docs/alerts.md)."""
+
+    #: an alert that resolves and fires again within this many days is one continuing notice
+    flapping_days: int = 7
+    #: the local hour (China Standard Time) at which digests go out
+    digest_hour: int = 8
+    #: days between digests (1: daily)
+    digest_every_days: int = 1
+    #: severities told at once; the others wait for the digest
+    immediate: tuple[str, ...] = ("critical",)
+    #: dual_share_forecast warns when the share is projected to fall below target within this many days
+    forecast_days: int = 90
+
+
 @dataclass(frozen=True)
 class Rules:
     version: str
@@ -54,6 +74,7 @@ class Rules:
     feed_stale_days: int
     studios_target: int
     all_indicators_target_share: Fraction
+    notifications: Notifications = field(default_factory=Notifications)
     source_file: str = field(default="", compare=False)
     #: the same numbers as integers over common denominators, for exact comparisons in the hot path
     scales: Scales = field(init=False, compare=False)
@@ -88,6 +109,40 @@ def _exact(value: Any, where: str) -> Fraction:
         return Fraction(str(value))
     except ValueError:
         raise ConfigError(f"rules file: {where} must be a number, not {value!r}") from None
+
+
+def _whole(section: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(
+            f"rules file: notifications.{key} must be a whole number from {low} to {high}, not {value!r}"
+        )
+    return value
+
+
+def parse_notifications(section: Any) -> Notifications:
+    """The `notifications:` section (absent or empty: the defaults); a ConfigError names a wrong entry."""
+    if section is None:
+        return Notifications()
+    if not isinstance(section, dict):
+        raise ConfigError("rules file: notifications must be a mapping")
+    unknown = set(section) - {f.name for f in fields(Notifications)}
+    if unknown:
+        raise ConfigError(f"rules file: notifications has unknown keys {sorted(unknown)}")
+    d = Notifications()
+    immediate = section.get("immediate", list(d.immediate))
+    if not isinstance(immediate, list) or any(s not in SEVERITIES for s in immediate):
+        allowed = ", ".join(SEVERITIES)
+        raise ConfigError(
+            f"rules file: notifications.immediate must be a list of {allowed}, not {immediate!r}"
+        )
+    return Notifications(
+        flapping_days=_whole(section, "flapping_days", d.flapping_days, 0, 365),
+        digest_hour=_whole(section, "digest_hour", d.digest_hour, 0, 23),
+        digest_every_days=_whole(section, "digest_every_days", d.digest_every_days, 1, 31),
+        immediate=tuple(s for s in SEVERITIES if s in immediate),
+        forecast_days=_whole(section, "forecast_days", d.forecast_days, 1, 3650),
+    )
 
 
 def parse_rules(doc: Any, source_file: str = "") -> Rules:
@@ -128,6 +183,7 @@ def parse_rules(doc: Any, source_file: str = "") -> Rules:
             all_indicators_target_share=_exact(
                 doc["all_indicators_target_share"], "all_indicators_target_share"
             ),
+            notifications=parse_notifications(doc.get("notifications")),
             source_file=source_file,
         )
     except KeyError as err:

@@ -93,7 +93,7 @@ class Targets:
             studios_target=rules.studios_target,
             green_share_plan=float(rules.all_indicators_target_share),
             dual_share=float(min(dual.values())) if dual else 0.5,
-            ratio_limits=MappingProxyType({lvl.value: float(v) for lvl, v in ratio.items()}),
+            ratio_limits=MappingProxyType({lvl: float(v) for lvl, v in ratio.items()}),
         )
 
 
@@ -101,7 +101,7 @@ def limits_from_rules(rules: Rules) -> Mapping[str, IndicatorLimit]:
     """The limits of a loaded rules file, for Briefing.limits."""
     return MappingProxyType(
         {
-            name: IndicatorLimit(limit.op, {lvl.value: float(v) for lvl, v in limit.by_level.items()})
+            name: IndicatorLimit(limit.op, {lvl: float(v) for lvl, v in limit.by_level.items()})
             for name, limit in rules.limits.items()
             if name not in ("student_teacher_ratio", "dual_share")
         }

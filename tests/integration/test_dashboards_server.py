@@ -7,7 +7,7 @@ import pytest
 from clickhouse_driver import Client
 
 from sinks.base import parse_url
-from tests.dashboard_cases import MAY_BE_EMPTY, cases, check
+from tests.dashboard_cases import MAY_BE_EMPTY, cases, check, fill_health
 from tests.helpers import example
 from tests.integration.conftest import run_cli
 
@@ -22,6 +22,10 @@ def grafana_connection(services, run_database):  # type: ignore[no-untyped-def]
     env = dict(os.environ, DUALTRACK_CLICKHOUSE_URL=url)
     result = run_cli(["replay", str(example("province-small.jsonl"))], env)
     assert result.returncode == 0, result.stderr
+    from sinks import open_store
+
+    with open_store(url=url) as store:  # what the worker writes on its timer
+        fill_health(store, example("province-small.jsonl"))
     p = parse_url(url)
     client = Client(
         host=p["host"], port=p["port"], database=p["database"]

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import json
 import re
 import string
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,7 +18,8 @@ from dualtrack.briefing.i18n import Translator
 from dualtrack.briefing.messages import CATALOGUES
 from rules.limits import INDICATORS
 from tests.fixtures.briefing.sample import AS_OF, example_briefing, simulated_briefing, without_history
-from tests.helpers import COMPARE, example
+from tests.helpers import example
+from tests.report_compare import assert_same_report
 
 PACKAGE = Path(__file__).resolve().parents[2] / "dualtrack" / "briefing"
 
@@ -38,15 +36,9 @@ def school(sid: str, **kw: object) -> dict[str, object]:
     return base
 
 
-def test_the_sample_briefing_holds_the_contract_reports(tmp_path: Path) -> None:
-    """The test builder folds the shared example as the product does: its report is the expected one."""
-    actual = tmp_path / "actual.json"
-    actual.write_text(json.dumps(example_briefing().report))
-    expected = example("expected-report-2025-12-31.json")
-    result = subprocess.run(
-        [sys.executable, str(COMPARE), str(expected), str(actual)], capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stdout
+def test_the_sample_briefing_holds_the_contract_reports() -> None:
+    """The test builder folds the example province as the product does: its report is the expected one."""
+    assert_same_report(example("expected-report-2025-12-31.json"), example_briefing().report)
 
 
 def test_headline_figures_are_the_province_sums() -> None:

@@ -14,7 +14,7 @@ from dashboards.model import DATASOURCE
 from dualtrack.replay import replay
 from rules.limits import load_rules
 from sinks.embedded import EmbeddedStore
-from tests.dashboard_cases import END, MAY_BE_EMPTY, START, cases, check
+from tests.dashboard_cases import END, MAY_BE_EMPTY, START, cases, check, fill_health
 from tests.helpers import example
 
 CASES = cases()
@@ -66,6 +66,7 @@ def test_macros_expand_like_the_plugin() -> None:
 def store(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     with EmbeddedStore(tmp_path_factory.mktemp("dash")) as st:
         replay(st, [example("province-small.jsonl")], load_rules())
+        fill_health(st, example("province-small.jsonl"))
         st.execute(f"USE {st.database}")  # Grafana's datasource sets the default database
         yield st
 

@@ -1,0 +1,104 @@
+"""The `notifications` table (every notice, delivery failure and suppression, once per notice id), and
+the reads the alert preview needs (transitions as published, school names and cities)."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from dualtrack.errors import StoreError
+from sinks.base import Row, Store, micros
+
+#: notice ids are sha256 hex digests (`notice_id`): the only thing interpolated into a lookup
+_NOTICE_ID = re.compile(r"^[0-9a-f]{64}$")
+#: statuses after which a notice is never sent again
+SETTLED = ("delivered", "refused", "failed", "suppressed")
+COLUMNS = (
+    "notice_id", "kind", "status", "recipient", "channel", "language", "rule", "school_id", "subject",
+    "severity", "transition", "transition_ids", "caused_by", "why", "detail", "window_end", "decided_at",
+    "recorded_at", "attempts", "title", "body", "version",
+)  # fmt: skip
+_DEFAULTS: dict[str, Any] = {
+    "recipient": "", "channel": "", "language": "", "rule": "", "school_id": "", "subject": "",
+    "severity": "", "transition": "", "transition_ids": [], "caused_by": [], "why": "", "detail": "",
+    "window_end": None, "attempts": 0, "title": "", "body": "",
+}  # fmt: skip
+
+
+class NotificationLog:
+    """Rows of `notifications`: written once a notice is settled, looked up before a notice is sent."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def record(self, rows: Iterable[Row]) -> int:
+        """Write settled notices and suppressions (missing columns take their defaults)."""
+        now, version = datetime.now(UTC), time.time_ns()
+        full = [{**_DEFAULTS, "recorded_at": now, "version": version, **r} for r in rows]
+        for r in full:
+            if r["status"] not in SETTLED or not _NOTICE_ID.match(r["notice_id"]):
+                raise StoreError(
+                    f"notifications: not a settled notice row: {r['notice_id']!r} {r['status']!r}"
+                )
+        return self.store.insert("notifications", ({c: r[c] for c in COLUMNS} for r in full))
+
+    def settled(self, notice_ids: Iterable[str]) -> set[str]:
+        """Which of these notices were delivered, refused, given up or suppressed already."""
+        ids = sorted({i for i in notice_ids if _NOTICE_ID.match(i)})
+        table = self.store.table("notifications")
+        found: set[str] = set()
+        for start in range(0, len(ids), 1000):
+            listed = ", ".join(f"'{i}'" for i in ids[start : start + 1000])
+            rows = self.store.query(f"SELECT DISTINCT notice_id FROM {table} WHERE notice_id IN ({listed})")  # noqa: S608 - a table name and hex digests checked above
+            found |= {r["notice_id"] for r in rows}
+        return found
+
+    def rows(self, kind: str | None = None) -> list[Row]:
+        """Every settled row (the newest of each notice), optionally of one kind, by notice id."""
+        table = self.store.table("notifications")
+        where = f"WHERE kind = '{kind}'" if kind in ("notice", "digest", "suppressed") else ""
+        return self.store.query(f"SELECT * FROM {table} FINAL {where} ORDER BY notice_id")  # noqa: S608 - a table name and a kind from a fixed list
+
+    def counts(self) -> dict[str, int]:
+        """Rows by kind and status, e.g. {"notice/delivered": 12}."""
+        table = self.store.table("notifications")
+        rows = self.store.query(f"SELECT kind, status, count() AS n FROM {table} FINAL GROUP BY kind, status")  # noqa: S608 - a table name
+        return {f"{r['kind']}/{r['status']}": int(r["n"]) for r in rows}
+
+
+def transition_records(store: Store, until: datetime | None = None) -> list[dict[str, Any]]:
+    """The alert transitions kept in `alert_transitions` (not retracted, at or before `until`), shaped as
+    `streams.records.transition_record` publishes them, in the order they happened."""
+    table = store.table("alert_transitions")
+    where = "WHERE retracted = 0" + (f" AND at_us <= {micros(until)}" if until is not None else "")
+    columns = "rule, school_id, subject, transition, at, at_us, severity, value, threshold, since, reasons"
+    order = "ORDER BY at_us, school_id, rule, subject"
+    rows = store.query(f"SELECT {columns}, caused_by, rule_version FROM {table} FINAL {where} {order}")  # noqa: S608 - a table name, an integer
+    return [
+        {
+            "rule": r["rule"],
+            "school_id": r["school_id"],
+            "subject": r["subject"],
+            "severity": r["severity"],
+            "value": r["value"],
+            "threshold": r["threshold"],
+            "since": r["since"].isoformat() if r["since"] is not None else None,
+            "reasons": list(r["reasons"]),
+            "transition": r["transition"],
+            "at": r["at"].isoformat(),
+            "rule_version": r["rule_version"],
+            "caused_by": list(r["caused_by"]),
+            "id": f"{r['rule']}|{r['school_id']}|{r['subject']}|{r['at_us']}|{r['transition']}",
+        }
+        for r in rows
+    ]
+
+
+def school_directory(store: Store) -> dict[str, tuple[str, str]]:
+    """school_id -> (name, city) from `school_status`."""
+    table = store.table("school_status")
+    rows = store.query(f"SELECT school_id, name, city FROM {table} FINAL")  # noqa: S608 - a table name
+    return {r["school_id"]: (r["name"], r["city"]) for r in rows}
