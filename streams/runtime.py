@@ -52,8 +52,11 @@ class Runtime:
         self._store: Store | None = None
         self._materializer: Materializer | None = None
         self._lock = asyncio.Lock()
+        self._starting = asyncio.Lock()
         #: set once the engine is caught up with the log (cleared when the engine partition is revoked)
         self.ready = asyncio.Event()
+        #: whether this worker holds the province's engine partition
+        self.owns_engine = False
 
     @property
     def materializer(self) -> Materializer:
@@ -70,6 +73,10 @@ class Runtime:
     def busy(self) -> bool:
         """Whether store work (a batch or a clock tick) is in progress."""
         return self._lock.locked()
+
+    def settled(self) -> bool:
+        """No store work in progress, and the engine caught up if this worker holds it."""
+        return not self.busy() and (self.ready.is_set() or not self.owns_engine)
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         """Blocking store work in a thread, one at a time (chDB is single-writer). A worker stopping
@@ -96,13 +103,14 @@ class Runtime:
     async def start_engine(self) -> Materializer:
         """The engine, caught up with the log (in a thread) by the first caller after a start or after
         the engine partition came back."""
-        if not self.ready.is_set():
-            store = await self.open()
-            materializer = Materializer(store, self.rules)
-            n = await self._in_thread(materializer.catch_up)
-            self._materializer = materializer
-            log.info("caught up with %d events after the newest checkpoint", n)
-            self.ready.set()
+        async with self._starting:  # one catch-up at a time, however many ask for it
+            if not self.ready.is_set():
+                store = await self.open()
+                materializer = Materializer(store, self.rules)
+                n = await self._in_thread(materializer.catch_up)
+                self._materializer = materializer
+                log.info("caught up with %d events after the newest checkpoint", n)
+                self.ready.set()
         return self.materializer
 
     def stop_engine(self) -> None:

@@ -101,8 +101,7 @@ def run_worker(settings: Settings, exit_when_idle: float | None = None, loglevel
         async def exit_when_drained() -> None:
             now = time.monotonic()
             if (
-                not runtime.ready.is_set()
-                or runtime.busy()  # a batch or a clock tick is still being written
+                not runtime.settled()  # a batch, a tick or a catch-up is still being written
                 or now - max(started, runtime.counters.last_activity) < exit_when_idle
             ):
                 return

@@ -67,9 +67,30 @@ def register(p: Pipeline) -> Any:
             await publish(transitions)
             counters.touch()
 
+    starting: set[asyncio.Task[None]] = set()
+
+    async def catch_up() -> None:
+        try:
+            await runtime.start_engine()
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            fail("engine", err)
+
+    @p.app.on_partitions_assigned.connect
+    async def engine_partition_assigned(app: Any, assigned: Any, **_: Any) -> None:
+        # Catch up as soon as this worker owns the province's engine, not at its first batch: a worker
+        # that crashed after keeping events but before writing what they change left work to finish.
+        if any(tp.topic == engine_topic for tp in assigned):
+            runtime.owns_engine = True
+            task = asyncio.ensure_future(catch_up())
+            starting.add(task)
+            task.add_done_callback(starting.discard)
+
     @p.app.on_partitions_revoked.connect
     async def engine_partition_revoked(app: Any, revoked: Any, **_: Any) -> None:
         if any(tp.topic == engine_topic for tp in revoked):
+            runtime.owns_engine = False
             runtime.stop_engine()  # caught up again if the partition comes back
 
     @p.app.timer(interval=settings.clock_tick_seconds, name="clock")
