@@ -50,6 +50,13 @@ class ReportFormat(StrEnum):
     json = "json"
     table = "table"
     html = "html"
+    xlsx = "xlsx"
+    pdf = "pdf"
+
+
+class Language(StrEnum):
+    zh = "zh-CN"
+    en = "en"
 
 
 class CountsFormat(StrEnum):
@@ -110,18 +117,47 @@ def report(
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="ISO 8601 time with offset (default: now).")
     ] = None,
-    fmt: Annotated[ReportFormat, typer.Option("--format", help="json, table or html.")] = ReportFormat.table,
+    fmt: Annotated[
+        ReportFormat,
+        typer.Option("--format", help="json (the contract), table, or the briefing as html, xlsx or pdf."),
+    ] = ReportFormat.table,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
+    lang: Annotated[Language, typer.Option("--lang", help="The briefing's language.")] = Language.zh,
+    city: Annotated[str | None, typer.Option("--city", help="A briefing of one city's schools only.")] = None,
 ) -> None:
-    """The staffing report at a time T, computed from the event log (docs/domain.md section 10)."""
-    from dualtrack.reporting import report_from_store, to_html, to_json, to_table
+    """The staffing report at a time T (docs/domain.md section 10), or the department's briefing."""
+    from dualtrack.reporting import report_from_store, to_json, to_table
+    from schemas.reference import CITY_CIRCLE
     from sinks import open_store
 
     settings = Settings()
     t = _parse_time(as_of)
     if output is not None and not output.parent.is_dir():  # say so before the work, not after
         raise DualtrackError(f"cannot write {output}: the folder {output.parent} does not exist")
+    if fmt in (ReportFormat.xlsx, ReportFormat.pdf) and output is None:
+        raise typer.BadParameter(f"--format {fmt.value} writes a file: give --output", param_hint="--output")
+    if city is not None and city not in CITY_CIRCLE:
+        raise typer.BadParameter(
+            f"{city!r} is not one of {', '.join(sorted(CITY_CIRCLE))}", param_hint="--city"
+        )
     rules = _rules(settings)
+    if fmt in (ReportFormat.html, ReportFormat.xlsx, ReportFormat.pdf):
+        from dualtrack.briefing import render_html, render_pdf, render_xlsx
+        from dualtrack.briefing.history import briefing_from_store
+
+        with open_store(settings, path=store) as st:
+            briefing = briefing_from_store(st, rules, t)
+        if output is None:  # html to the terminal
+            sys.stdout.write(render_html(briefing, lang=lang.value, city=city))
+            return
+        if fmt is ReportFormat.xlsx:
+            render_xlsx(briefing, output, lang=lang.value, city=city)
+        elif fmt is ReportFormat.pdf:
+            render_pdf(render_html(briefing, lang=lang.value, city=city), output)
+        else:
+            output.write_text(render_html(briefing, lang=lang.value, city=city), encoding="utf-8")
+        err.print(f"{fmt.value} briefing written to {output}")
+        return
     with open_store(settings, path=store) as st:
         data = report_from_store(st, rules, t)
     if fmt is ReportFormat.table:
@@ -131,7 +167,7 @@ def report(
         with open(output, "w", encoding="utf-8") as fh:
             Console(file=fh, width=160, markup=False, emoji=False, highlight=False).print(to_table(data))
         return
-    text = to_json(data) if fmt is ReportFormat.json else to_html(data, rules)
+    text = to_json(data)
     if output:
         output.write_text(text + "\n", encoding="utf-8")
         err.print(f"report written to {output}")
@@ -448,12 +484,14 @@ def infra_status() -> None:
 
 @infra_app.command("fetch")
 def infra_fetch() -> None:
-    """Download Kafka's jars and install ClickHouse, without starting anything."""
+    """Download Kafka's jars and install ClickHouse and Chromium, without starting anything."""
     from infra.clickhouse import install
+    from infra.debian import install_browser
     from infra.kafka import fetch
 
     out.print(fetch())
     out.print(install())
+    out.print(install_browser())
 
 
 # --- schema ----------------------------------------------------------------------------------------------

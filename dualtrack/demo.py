@@ -235,7 +235,9 @@ def _save_view(view: View, path: Path) -> None:
 
 
 def _finish(settings: Settings, out_dir: Path, console: Console) -> int:
-    from dualtrack.reporting import report_from_store, to_html, to_json, to_table
+    from dualtrack.briefing import ChromiumNotFound, render_html, render_pdf, render_xlsx
+    from dualtrack.briefing.history import briefing_from_store
+    from dualtrack.reporting import to_json, to_table
     from rules.limits import load_rules
     from sinks import open_store
     from sinks.eventlog import EventLog
@@ -244,9 +246,18 @@ def _finish(settings: Settings, out_dir: Path, console: Console) -> int:
     store = settings.store_path
     with open_store(settings) as st:
         counts = EventLog(st).counts()
-        report = report_from_store(st, rules, datetime.now(UTC))
+        briefing = briefing_from_store(st, rules, datetime.now(UTC))
+    report = dict(briefing.report)
     (out_dir / "report.json").write_text(to_json(report) + "\n", encoding="utf-8")
-    (out_dir / "report.html").write_text(to_html(report, rules), encoding="utf-8")
+    page = render_html(briefing)
+    (out_dir / "report.html").write_text(page, encoding="utf-8")
+    render_xlsx(briefing, out_dir / "report.xlsx")
+    written = ["report.html", "report.xlsx", "report.json"]
+    try:
+        render_pdf(page, out_dir / "report.pdf")
+        written.insert(2, "report.pdf")
+    except ChromiumNotFound as err:  # the PDF needs a browser; everything else is written
+        console.print(f"no PDF: {err}")
     from dashboards.catalog import build_all
 
     build_all(out_dir / "grafana", rules)
@@ -258,7 +269,7 @@ def _finish(settings: Settings, out_dir: Path, console: Console) -> int:
         f"\n[b]{counts['events']}[/] events kept, [b]{counts['dead_letters']}[/] dead-lettered; "
         f"{p['schools']} schools, {p['studios_active']} active studios (target {p['studios_target']}), "
         f"{p['green_share'] * 100:.1f}% of schools meet every indicator.\n"
-        f"report: {out_dir / 'report.html'} and {out_dir / 'report.json'}\n"
+        f"the briefing and the report: {', '.join(str(out_dir / w) for w in written)}\n"
         f"Grafana dashboards and alert rules: {out_dir / 'grafana'}\nstore: {store}"
     )
     return 0

@@ -1,11 +1,9 @@
-"""`dualtrack report`: the report at any time T, computed from the event log, in json, table or html."""
+"""`dualtrack report`: the report at a time T from the event log (a checkpoint and the events after it)."""
 
 from __future__ import annotations
 
-import html
 import json
 import pickle
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -93,78 +91,3 @@ def _num(v: float | None) -> str:
 
 def _pct(v: float | None) -> str:
     return "-" if v is None else f"{v * 100:.1f}%"
-
-
-def _bars(rows: Sequence[tuple[str, float, float | None]], unit: str, width: int = 560) -> str:
-    """An inline SVG bar chart: one bar per (label, value, limit), the limit drawn as a red tick."""
-    top = max([v for _, v, _ in rows] + [lim or 0 for _, _, lim in rows] + [1e-9])
-    h = 22 * len(rows) + 10
-    parts = [f'<svg width="{width + 160}" height="{h}" role="img" xmlns="http://www.w3.org/2000/svg">']
-    for n, (label, value, limit) in enumerate(rows):
-        y = 5 + n * 22
-        w = value / top * width
-        parts.append(f'<text x="0" y="{y + 14}" font-size="12">{html.escape(label)}</text>')
-        parts.append(f'<rect x="90" y="{y}" width="{w:.1f}" height="16" fill="#4a78b5"/>')
-        parts.append(f'<text x="{95 + w:.1f}" y="{y + 13}" font-size="11">{value:g}{unit}</text>')
-        if limit is not None:
-            x = 90 + limit / top * width
-            parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y - 2}" y2="{y + 18}" stroke="#c0392b" '
-                         'stroke-width="2"/>')  # fmt: skip
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def to_html(report: dict[str, Any], rules: Rules) -> str:
-    """One self-contained page (inline SVG charts, no scripts or external files)."""
-    ratio_limit = rules.limits["student_teacher_ratio"]
-    schools = report["schools"]
-    ratio_rows = [
-        (s["school_id"], s["student_teacher_ratio"] or 0.0,
-         float(lim) if (lim := ratio_limit.for_level(s["level"])) is not None else None)
-        for s in schools
-    ]  # fmt: skip
-    by_city: dict[str, list[float]] = {}
-    for s in schools:
-        by_city.setdefault(s["city"], []).append(s["student_teacher_ratio"] or 0.0)
-    city_rows = [(c, round(sum(v) / len(v), 2), None) for c, v in sorted(by_city.items())]
-    dual_rows = [(s["school_id"], round((s["dual_share"] or 0) * 100, 1), 50.0) for s in schools]
-    p = report["province"]
-    studio_rows = [("active", float(p["studios_active"]), float(p["studios_target"])),
-                   ("compliant", float(p["studios_compliant"]), float(p["studios_target"]))]  # fmt: skip
-    alert_rows = "".join(
-        f"<tr><td>{html.escape(a['school_id'])}</td><td>{a['rule']}</td><td>{html.escape(a['subject'])}</td>"
-        f"<td class='{a['severity']}'>{a['severity']}</td><td>{'' if a['value'] is None else a['value']}</td>"
-        f"<td>{'' if a['threshold'] is None else a['threshold']}</td><td>{a['since'] or ''}</td></tr>"
-        for a in report["alerts"]
-    )
-    school_rows = "".join(
-        f"<tr><td>{html.escape(s['school_id'])}</td><td>{s['level']}</td><td>{s['city']}</td>"
-        f"<td>{s['students']}</td><td>{s['fte_teachers']}</td><td>{s['student_teacher_ratio']}</td>"
-        f"<td>{_pct(s['dual_share'])}</td><td>{', '.join(s['violations'])}</td>"
-        f"<td class='{s['status']}'>{s['status']}</td></tr>"
-        for s in schools
-    )
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>dualtrack report {html.escape(report["as_of"])}</title>
-<style>
-body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}
-table{{border-collapse:collapse;margin:1em 0}}
-td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px}} th{{background:#f0f0f0}}
-.green{{background:#d5f5d5}} .yellow{{background:#fff3c4}} .red{{background:#f8d0d0}}
-.critical{{background:#f8d0d0}} .warning{{background:#fff3c4}}
-.kpi span{{display:inline-block;margin-right:2em}}
-</style></head><body>
-<h1>Vocational-school workforce, as of {html.escape(report["as_of"])}</h1>
-<p class="kpi"><span>schools: <b>{p["schools"]}</b></span><span>students: <b>{p["students"]}</b></span>
-<span>full-time teachers: <b>{p["full_time_teachers"]}</b></span>
-<span>meeting every indicator: <b>{_pct(p["green_share"])}</b></span></p>
-<h2>Student-teacher ratio by school (red: the level's limit)</h2>{_bars(ratio_rows, "")}
-<h2>Mean ratio by city</h2>{_bars(city_rows, "")}
-<h2>Dual-teacher share by school (red: 50%)</h2>{_bars(dual_rows, "%")}
-<h2>Skill-master studios against the target of {p["studios_target"]}</h2>{_bars(studio_rows, "")}
-<h2>Schools</h2><table><tr><th>school</th><th>level</th><th>city</th><th>students</th><th>FTE</th>
-<th>ratio</th><th>dual share</th><th>violations</th><th>status</th></tr>{school_rows}</table>
-<h2>Alerts firing ({len(report["alerts"])})</h2><table><tr><th>school</th><th>rule</th><th>subject</th>
-<th>severity</th><th>value</th><th>threshold</th><th>since</th></tr>{alert_rows}</table>
-</body></html>
-"""

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import urllib.request
 from pathlib import Path
 
 from dualtrack.errors import InfraError
+from infra.debian import apt_install
 from infra.services import Service, fill
 
 HERE = Path(__file__).resolve().parent
@@ -20,24 +20,7 @@ def server_binary() -> str | None:
 
 def install() -> str:
     """Install Debian's clickhouse-server package when it is missing (needs root and apt-get)."""
-    if server_binary():
-        return "clickhouse-server already installed"
-    if shutil.which("apt-get") is None:
-        raise InfraError(
-            "clickhouse-server is missing and apt-get is not available: install ClickHouse by hand"
-        )
-    env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", SERVER]
-    result = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    if result.returncode != 0:  # the package lists may be missing or stale on a fresh machine
-        subprocess.run(["apt-get", "update", "-q"], capture_output=True, env=env, check=False)
-        result = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    if result.returncode != 0 or not server_binary():
-        raise InfraError(
-            f"installing clickhouse-server with apt-get failed: {result.stderr.strip()[-400:]}; run "
-            "`apt-get install clickhouse-server` as root and try again"
-        )
-    return "clickhouse-server installed"
+    return apt_install([SERVER], lambda: server_binary() is not None, "clickhouse-server")
 
 
 class ClickHouse(Service):

@@ -23,6 +23,7 @@ def test_small_demo_agrees_with_replay(services, tmp_path: Path) -> None:  # typ
     report = json.loads((out / "report.json").read_text())
     assert len(report["schools"]) == 12
     assert (out / "report.html").read_text().startswith("<!doctype html>")
+    assert (out / "report.xlsx").stat().st_size > 0 and (out / "report.pdf").read_bytes().startswith(b"%PDF")
     assert len(list((out / "grafana").glob("*.json"))) == 7
     view = json.loads((out / "live-view.json").read_text())  # what the live view showed at the end
     assert view["produced"] > 0 and view["consumed"] == view["produced"] and view.get("fired", 0) > 0

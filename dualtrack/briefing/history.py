@@ -1,0 +1,84 @@
+"""A briefing from the store: the reports at T, a month and a year before, and the last 12 month ends,
+taken in one pass over the log (from the newest checkpoint before the earliest of those times)."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from dualtrack.briefing.data import Briefing, SchoolInfo, StudioInfo, Targets, limits_from_rules
+from rules.indicators import studio_reasons
+from rules.limits import Rules
+from rules.report import build_report
+from schemas.reference import CITY_CIRCLE
+from sinks.base import Store
+from sinks.eventlog import EventLog
+
+CST = timezone(timedelta(hours=8))
+
+
+def month_end(year: int, month: int) -> datetime:
+    """The last second of a month in China Standard Time."""
+    return datetime(year, month, calendar.monthrange(year, month)[1], 23, 59, 59, tzinfo=CST)
+
+
+def months_back(t: datetime, n: int) -> datetime:
+    """The same time of day `n` months earlier (CST), the day clamped to the month's length."""
+    local = t.astimezone(CST)
+    y, m = divmod(local.year * 12 + local.month - 1 - n, 12)
+    return local.replace(year=y, month=m + 1, day=min(local.day, calendar.monthrange(y, m + 1)[1]))
+
+
+def briefing_from_store(store: Store, rules: Rules, as_of: datetime, months: int = 12) -> Briefing:
+    from dualtrack.reporting import engine_at
+
+    local = as_of.astimezone(CST)
+    month_ends = []
+    for k in range(months - 1, 0, -1):
+        y, m = divmod(local.year * 12 + local.month - 1 - k, 12)
+        month_ends.append(month_end(y, m + 1))
+    previous_month, previous_year = months_back(as_of, 1), months_back(as_of, 12)
+    times = sorted({*month_ends, as_of, previous_month, previous_year})
+    engine = engine_at(store, rules, times[0])
+    reports = {times[0]: build_report(engine, times[0])}
+    pending = iter(times[1:])
+    t = next(pending, None)
+    for page in EventLog(store).events_after(engine.province.last_applied, until=as_of):
+        for e in page:
+            while t is not None and e.occurred_at > t:
+                reports[t] = build_report(engine, t)
+                t = next(pending, None)
+            engine.apply(e)
+    while t is not None:
+        reports[t] = build_report(engine, t)
+        t = next(pending, None)
+    province = engine.province  # at as_of, the latest of the times
+    schools = {
+        sid: SchoolInfo(s.name, s.level or "", s.city, s.circle or CITY_CIRCLE[s.city].value, s.county)
+        for sid, s in province.schools.items()
+        if s.registered
+    }
+    studios = []
+    for st in province.studios.values():
+        if st.school_id in schools:
+            reasons = studio_reasons(province, rules, st, as_of) if st.active else ()
+            studios.append(
+                StudioInfo(st.studio_id, st.school_id, st.name, st.active, st.active and not reasons, reasons)
+            )
+
+    def known(t: datetime) -> dict[str, Any] | None:
+        """The report at t, or None before the log reaches any school (no history to compare with)."""
+        return reports[t] if reports[t]["schools"] else None
+
+    return Briefing(
+        as_of=as_of,
+        report=reports[as_of],
+        previous_month=known(previous_month),
+        previous_year=known(previous_year),
+        monthly=[(m, reports[m]) for m in [*month_ends, as_of] if known(m) is not None],
+        schools=schools,
+        studios=sorted(studios, key=lambda s: s.studio_id),
+        targets=Targets.from_rules(rules),
+        limits=limits_from_rules(rules),
+    )
