@@ -92,7 +92,7 @@ def dashboards(rules: Rules) -> tuple[Dashboard, ...]:
     ratios = Dashboard("dualtrack-ratios", "Staffing ratios", variables=VARIABLES, panels=(
         Panel("Student-teacher ratio over time, with the level's limit",
               f"SELECT {bucket('at')} AS time, school_id, argMax(student_teacher_ratio, at_us) AS ratio, "
-              f"argMax(ratio_limit, at_us) AS ratio_limit FROM school_snapshots FINAL WHERE $__timeFilter(at) "
+              f"argMax(ratio_limit, at_us) AS ratio_limit FROM school_snapshots FINAL WHERE retracted = 0 AND $__timeFilter(at) "
               f"AND registered = 1 AND {WHERE} GROUP BY time, school_id ORDER BY time",
               (Column("time", T), Column("school_id", S), Column("ratio", N)), type="timeseries", format="timeseries",
               width=24),

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import pickle
 from datetime import datetime
 from typing import Any
 
-from rules.engine import Engine
+from rules.engine import Engine, restore
 from rules.limits import Rules
 from rules.report import build_report
 from sinks.base import Store
@@ -19,7 +18,7 @@ def engine_at(store: Store, rules: Rules, as_of: datetime) -> Engine:
     """The engine with exactly the kept events up to `as_of` applied: the newest usable checkpoint at or
     before `as_of`, and the events after it (the cost is those events, not the history)."""
     checkpoint = Checkpoints(store).latest(rules.version, until=as_of)
-    engine = pickle.loads(checkpoint.state) if checkpoint else Engine(rules)  # noqa: S301 - our own state
+    engine = restore(checkpoint.state, rules) if checkpoint else Engine(rules)
     for page in EventLog(store).events_after(checkpoint.position if checkpoint else None, until=as_of):
         for e in page:
             engine.apply(e)

@@ -11,6 +11,7 @@ import pickle
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from rules.alerts import (
     CLOCK_RULES,
@@ -66,6 +67,14 @@ class Engine:
         self.alerts = AlertBook(rules.version)
         #: event_id -> why it could not be applied (see `apply`)
         self.failed: dict[str, str] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The fold's state without the rules: a checkpoint restores into the rules of its reader
+        (`restore`), whatever shape the rules' code had when it was written."""
+        return {"province": self.province, "alerts": self.alerts, "failed": self.failed}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
     def apply(self, event: Accepted) -> Step:
         """Apply the next event in order. An exception from the rules is the last line of defence: the
@@ -138,6 +147,13 @@ class Engine:
         clock = clock_alerts(self.province, self.rules, at, (s.indicators for s in schools)).values()
         clock_ = [replace(a, since=None, caused_by=()) for a in clock]
         return sorted(event_driven + clock_, key=lambda a: (a.school_id, a.rule, a.subject))
+
+
+def restore(state: bytes, rules: Rules) -> Engine:
+    """An engine from a pickled state (ours: in-memory or stored checkpoints, never external data)."""
+    engine: Engine = pickle.loads(state)  # noqa: S301 - our own snapshot, never external data
+    engine.rules = rules
+    return engine
 
 
 def ordered(events: Iterable[Accepted]) -> list[Accepted]:
@@ -216,7 +232,7 @@ class Incremental:
         # Clock-driven alerts describe the present, not the history being restated: they carry over.
         clock = {k: a for k, a in self.engine.alerts.open.items() if k[0] not in EVENT_RULES}
         start, saved = self._checkpoints[-1] if self._checkpoints else (0, self._base)
-        self.engine = pickle.loads(saved)  # noqa: S301 - our own snapshot, never external data
+        self.engine = restore(saved, self.rules)
         self._apply(start, on_applied)
         self.engine.alerts.open.update(clock)
         self._trim()

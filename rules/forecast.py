@@ -19,7 +19,7 @@ from typing import Any
 from rules.alerts import Alert, AlertKey, Transition
 from rules.indicators import day_of
 from rules.limits import Rules
-from rules.report import rounded
+from rules.rounding import rounded
 from rules.state import Certificate, Province
 
 RULE = "dual_share_forecast"

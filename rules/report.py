@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any
 
 from rules.alerts import EVENT_RULES, Alert
 from rules.engine import Engine, SchoolStatus
+from rules.forecast import forecast_dict, forecasts
+from rules.rounding import rounded
 
 _SHARE_RULES = ("dual_share_below_target", "postgraduate_share_below_target")
-
-
-def rounded(value: Fraction | int | None, places: int) -> float | None:
-    """Half-up rounding of an exact value for output only; None stays None."""
-    if value is None:
-        return None
-    exact = (
-        Decimal(value.numerator) / Decimal(value.denominator)
-        if isinstance(value, Fraction)
-        else Decimal(value)
-    )
-    return float(exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
 
 
 def _school(s: SchoolStatus) -> dict[str, Any]:
@@ -85,4 +74,6 @@ def build_report(engine: Engine, as_of: datetime) -> dict[str, Any]:
             "studios_target": engine.rules.studios_target,
             "green_share": rounded(Fraction(green, n), 4) if n else None,
         },
+        # early warnings (not alerts, like feed_stale): schools projected to fall below the dual-share target
+        "forecasts": [forecast_dict(f) for f in forecasts(engine.province, engine.rules, as_of)],
     }

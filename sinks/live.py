@@ -6,7 +6,7 @@ ReplacingMergeTree on a deterministic key with a `version`, so a row written aga
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from sinks.base import Row, Store, micros
 
@@ -29,6 +29,22 @@ class LiveTables:
 
     def snapshots(self, rows: Iterable[Row]) -> int:
         return self.store.insert("school_snapshots", rows)
+
+    def restate_snapshots(self, rows: list[Row], first: date, last: date | None, version: int) -> int:
+        """Write the snapshots of a refold over the days from `first` to `last` (open when None), and
+        retract the stored ones of those days that the refold no longer has."""
+        fresh = {(r["school_id"], r["day"]) for r in rows}
+        table = self.store.table("school_snapshots")
+        span = f"day >= toDate('{first.isoformat()}')" + (
+            f" AND day <= toDate('{last.isoformat()}')" if last else ""
+        )
+        stored = self.store.query(f"SELECT * FROM {table} FINAL WHERE {span} AND retracted = 0")  # noqa: S608 - a table name, ISO dates
+        gone = [
+            {**r, "retracted": 1, "version": version}
+            for r in stored
+            if (r["school_id"], r["day"]) not in fresh
+        ]
+        return self.store.insert("school_snapshots", [*rows, *gone])
 
     def transitions(self, rows: Iterable[Row]) -> int:
         return self.store.insert("alert_transitions", rows)

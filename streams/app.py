@@ -70,7 +70,7 @@ def create_app(settings: Settings, rules: Rules | None = None) -> Pipeline:
     """Build the Faust app for one deployment (one topic prefix, one store)."""
     import faust
 
-    from streams.agents import dead_letters, engine, intake, notifier
+    from streams.agents import dead_letters, engine, health, intake, notifier
 
     rules = rules or load_rules(settings.rules_file)
     app = faust.App(
@@ -100,6 +100,6 @@ def create_app(settings: Settings, rules: Rules | None = None) -> Pipeline:
     p = Pipeline(app, settings, rules, names, Runtime(settings, rules))
     for attr in ("intake", "accepted", "dead_letters", "alerts"):
         p.topics[attr] = app.topic(getattr(names, attr), partitions=PARTITIONS[attr])
-    for module in (intake, engine, dead_letters, notifier):
+    for module in (intake, engine, dead_letters, notifier, health):
         module.register(p)
     return p

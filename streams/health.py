@@ -9,7 +9,7 @@ from datetime import datetime
 
 from dualtrack.settings import Settings
 from rules.forecast import Forecast
-from rules.report import rounded
+from rules.rounding import rounded
 from rules.state import Province
 from sinks.base import Row
 

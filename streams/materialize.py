@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from rules.alerts import EVENT_RULES, Alert, Transition
-from rules.engine import Engine, Incremental, Step, TooLate
+from rules.alerts import EVENT_RULES, Alert, AlertKey, Transition
+from rules.engine import Engine, Incremental, Step, TooLate, restore
+from rules.forecast import forecast_alerts, forecast_transitions, forecasts
 from rules.indicators import Indicators, day_of, studio_reasons
 from rules.limits import Rules
 from rules.state import Studio, Teacher
@@ -26,7 +27,9 @@ from schemas.validation import Accepted, Reason, rejected
 from sinks.base import Row, Store, micros
 from sinks.checkpoints import Checkpoints
 from sinks.eventlog import EventLog
+from sinks.health import HealthTables
 from sinks.live import LiveTables
+from streams.health import forecast_rows
 
 #: the worker and replay write a checkpoint after this many events (at the first event of a month,
 #: so that as-of reports find one at most a month and about this many events before any time) ...
@@ -98,6 +101,8 @@ class Materializer:
         self.last_arrival: dict[str, datetime] = {}
         self._since_checkpoint = 0
         self._checkpoint_at = time.monotonic()
+        #: the dual_share_forecast warnings open now (not part of the fold: they describe the present)
+        self.forecast_open: dict[AlertKey, Alert] = {}
 
     @property
     def engine(self) -> Engine:
@@ -119,7 +124,7 @@ class Materializer:
         before any checkpoint), so an interrupted catch-up leaves nothing half-done behind its checkpoint."""
         now = now or datetime.now(UTC)
         checkpoint = self.checkpoints.latest(self.rules.version)
-        base = pickle.loads(checkpoint.state) if checkpoint else None  # noqa: S301 - our own state
+        base = restore(checkpoint.state, self.rules) if checkpoint else None
         self.state = Incremental(self.rules, base=base)
         self.last_arrival = self.log.last_arrivals()
         folded = 0
@@ -153,10 +158,11 @@ class Materializer:
         first, last = batch.steps[0].event.occurred_at, batch.steps[-1].event.occurred_at
         self.tables.restate_transitions(rows, EVENT_RULES, version, first, last)
         self._dead_letter_failures(batch.steps, now)
-        self.tables.snapshots(
+        snapshots = [
             self._snapshot_row(sid, day, ind, step.event, version)
             for (sid, day), (step, ind) in batch.snapshots.items()
-        )
+        ]
+        self.tables.restate_snapshots(snapshots, day_of(first), day_of(last), version)
 
     def _month_turns(self, e: Accepted) -> bool:
         last = self.engine.province.last_applied
@@ -191,6 +197,12 @@ class Materializer:
         if since is not None:
             rows = [transition_row(t, version) for t in found]
             self.tables.restate_transitions(rows, EVENT_RULES, version, since)
+            snapshots = [
+                self._snapshot_row(sid, day, ind, step.event, version)
+                for (sid, day), (step, ind) in batch.snapshots.items()
+            ]
+            self.tables.restate_snapshots(snapshots, day_of(since), None, version)
+            batch.snapshots.clear()
             self._write(batch, now, version, [], transitions_written=True)
         else:
             self._write(batch, now, version, found)
@@ -198,10 +210,17 @@ class Materializer:
         return found
 
     def tick(self, now: datetime) -> list[Transition]:
-        """Clock-driven rules at `now` (certificate expiry, studio inactivity), written to the store."""
+        """Clock-driven rules at `now` (certificate expiry, studio inactivity) and the early warnings
+        (dual_share_forecast), written to the store; returns the transitions to publish."""
         transitions = self.engine.tick(now, self.last_arrival)
         version = time.time_ns()
         self.tables.transitions(transition_row(t, version) for t in transitions)
+        found = forecasts(self.engine.province, self.rules, now)
+        HealthTables(self.log.store).forecasts(forecast_rows(self.engine.province, found, now, version))
+        self.forecast_open, warnings = forecast_transitions(
+            self.forecast_open, forecast_alerts(found), now, self.rules.version
+        )
+        transitions += warnings
         # the clock changes every school's status (certificate validity) and studios (inactivity)
         self.write_current(now, version, None, teachers=False)
         return transitions
@@ -304,7 +323,8 @@ class Materializer:
             "circle": school.circle, "communities": list(school.communities),
             "registered": int(school.registered), "full_time_teachers": ind.full_time_teachers,
             "part_time_teachers": ind.part_time_teachers, "ratio_limit": _value(limit),
-            "professional_teachers": ind.professional_teachers, "version": version, **_indicator_floats(ind),
+            "professional_teachers": ind.professional_teachers, "retracted": 0, "version": version,
+            **_indicator_floats(ind),
         }  # fmt: skip
 
     def _teacher_row(self, t: Teacher, now: datetime, version: int) -> Row:

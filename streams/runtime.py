@@ -123,6 +123,11 @@ class Runtime:
         await self.start_engine()
         return await self._in_thread(fn, *args)
 
+    async def store_call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Store work that needs no engine (dead letters, notifications), in its turn."""
+        await self.open()
+        return await self._in_thread(fn, *args)
+
     async def dead_letter(self, rows: list[tuple[Rejected, str, datetime]]) -> None:
         """Keep dead letters in the store (no engine needed)."""
         await self.open()

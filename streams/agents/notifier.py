@@ -1,85 +1,103 @@
-"""Alert transitions to a webhook (DUALTRACK_ALERT_WEBHOOK_URL): each delivered once (a Faust table
-remembers what was delivered), permanent refusals (4xx other than 408 and 429) recorded and skipped,
-transient failures retried with backoff and jitter in the background, so one alert never holds up
-the others."""
+"""Who is told what, and when: alert transitions (the alerts topic) through the notification policy
+(rules.notifications: critical at once, warnings in digests, value changes silent, flapping
+suppressed), routed to the recipients file's contacts and delivered by webhook or e-mail, each notice
+once (the notifications table) across restarts. Without a recipients file, DUALTRACK_ALERT_WEBHOOK_URL
+is one province-wide contact that receives every rule."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-import random
-import urllib.error
-import urllib.request
+from datetime import UTC, datetime
 from typing import Any
 
-from streams.app import Pipeline, guarded
+from rules.limits import SEVERITIES
+from rules.messages import Context
+from rules.notifications import decide
+from rules.recipients import RULES, Recipient, SchoolInfo, load_recipients
+from sinks.notifications import NotificationLog, school_directory
+from streams.app import Pipeline, fail, guarded
+from streams.delivery import Dispatcher, StoreLedger, senders
+from streams.outbox import Saved, plan, settle
 
 log = logging.getLogger(__name__)
-#: how long a transient failure is retried before the notice is given up (and logged)
-RETRY_FOR_SECONDS = 3600.0
+#: how often due digests and held resolutions are looked at when no transition arrives
+DIGEST_CHECK_SECONDS = 60.0
 
 
-class Permanent(Exception):
-    """The endpoint refused the notice for good (a 4xx other than 408 and 429)."""
-
-
-def post(url: str, body: bytes) -> int:
-    """POST one notice; Permanent for a refusal that retrying cannot mend, OSError for a transient one."""
-    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")  # noqa: S310 - scheme checked when the settings load
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310 - the department's own endpoint
-            return int(r.status)
-    except urllib.error.HTTPError as err:  # an OSError too: tell permanent from transient first
-        if 400 <= err.code < 500 and err.code not in (408, 429):
-            raise Permanent(f"HTTP {err.code}") from None
-        raise
+def recipients_of(p: Pipeline) -> list[Recipient]:
+    if p.settings.recipients_file is not None:
+        return load_recipients(p.settings.recipients_file)
+    if p.settings.alert_webhook_url:
+        url = p.settings.alert_webhook_url
+        return [
+            Recipient(
+                "webhook", "webhook", "province", "", url, None, frozenset(SEVERITIES), frozenset(RULES)
+            )
+        ]
+    return []
 
 
 def register(p: Pipeline) -> Any:
-    url = p.settings.alert_webhook_url
-    notified = p.app.Table("notified", default=bool, partitions=1)
-    p.tables["notified"] = notified
-    retrying: set[asyncio.Task[None]] = set()
+    runtime, settings, rules = p.runtime, p.settings, p.rules
+    state_file = settings.var_dir / "faust" / f"{settings.topic_prefix}-notices.json"
+    recipients = recipients_of(p)
+    saved: list[Saved] = []  # loaded at the first batch (a file, read off the event loop's start)
+    sending: set[asyncio.Task[None]] = set()
 
-    async def deliver(url: str, key: str, value: bytes) -> None:
-        delay, waited = 1.0, 0.0
-        while True:
-            try:
-                await asyncio.to_thread(post, url, value)
-                notified[key] = True
-                return
-            except Permanent as err:
-                log.error("alert webhook refused notice %s (%s); recorded and skipped", key, err)
-                notified[key] = True  # retrying cannot mend it: do not send it again
-                return
-            except OSError as err:
-                if waited >= RETRY_FOR_SECONDS:
-                    log.error(
-                        "alert webhook unreachable for notice %s (%s); given up", key, type(err).__name__
-                    )
-                    return
-                pause = delay * random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not secrecy
-                log.warning(
-                    "alert webhook failed (%s); retrying notice %s in %.1fs", type(err).__name__, key, pause
-                )
-                await asyncio.sleep(pause)
-                waited += pause
-                delay = min(delay * 2, 60.0)
+    async def dispatcher() -> Dispatcher:
+        store = await runtime.open()
+        return Dispatcher(senders(settings), StoreLedger(NotificationLog(store), runtime.store_call))
+
+    async def deliver(d: Dispatcher, out: list[Any]) -> None:
+        report = await d.deliver(out)
+        done = set(report.sent) | {o.notice_id for o in out}  # delivered, refused or given up: settled
+        saved[0] = Saved(saved[0].policy, settle(saved[0].outbox, done))
+        await asyncio.to_thread(saved[0].save, state_file)
+
+    async def run(records: list[dict[str, Any]]) -> None:
+        if not saved:
+            state_file.parent.mkdir(parents=True, exist_ok=True)
+            saved.append(await asyncio.to_thread(Saved.load, state_file))
+            if saved[0].outbox:  # notices decided before a restart and not yet settled
+                _start(await dispatcher(), list(saved[0].outbox))
+        now = datetime.now(UTC)
+        decision = decide(saved[0].policy, records, now, rules.notifications)
+        store = await runtime.open()
+        names = await runtime.store_call(school_directory, store)
+        ctx = Context({sid: SchoolInfo(n, c) for sid, (n, c) in names.items()},
+                      rules.certificate_expiring_days, rules.notifications.flapping_days)  # fmt: skip
+        out, rows = plan(decision, recipients, ctx, now)
+        saved[0] = Saved(decision.state, [*saved[0].outbox, *out])
+        await asyncio.to_thread(saved[0].save, state_file)  # before sending: a crash resends, never loses
+        d = await dispatcher()
+        await d.record(rows)
+        if out:
+            _start(d, out)
+
+    def _start(d: Dispatcher, out: list[Any]) -> None:
+        task = asyncio.ensure_future(deliver(d, out))
+        sending.add(task)
+        task.add_done_callback(sending.discard)
 
     @p.app.agent(p.topics["alerts"], name="notifier")
     @guarded("notifier")
     async def notifier(stream: Any) -> None:
-        async for value in stream:
-            if not url:
-                continue
-            key = json.loads(value)["id"]
-            if notified[key]:
-                continue  # delivered before a restart or a redelivery
-            task = asyncio.ensure_future(deliver(url, key, value))
-            retrying.add(task)
-            task.add_done_callback(retrying.discard)
-            await asyncio.wait([task], timeout=0.5)  # in order while the endpoint answers promptly
+        async for batch in stream.take(settings.stream_batch_size, within=settings.stream_batch_seconds):
+            if recipients:
+                await run([json.loads(v) for v in batch])
+
+    @p.app.timer(interval=DIGEST_CHECK_SECONDS, name="digests")
+    async def digests() -> None:
+        if not recipients or not saved:
+            return
+        try:
+            await run([])
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            fail("notifier", err)
 
     p.agents["notifier"] = notifier
     return notifier
