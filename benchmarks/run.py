@@ -1,32 +1,59 @@
-"""The cost of arrival order for the rules engine, against an in-order fold measured in the same run.
+"""`make bench`: the figures of docs/performance.md, each beside a ceiling measured in the same run.
 
-    python -m benchmarks.run [--schools 200] [--repeat 3] [--out out/bench.json]
+    python -m benchmarks.run [--scale tiny|province|national] [--repeat 3] [--out DIR]
 
-Workload: a simulated province's kept events. Figures are medians of `--repeat` runs, with ratios
-to the baseline (one in-order fold), so that a noisy 2-core machine still gives comparable numbers:
-- baseline: fold the events sorted by (occurred_at, event_id), once;
-- stream: the engine's incremental path in arrival (emission) order, batches of 2,000, with
-  checkpoints (what the worker does);
-- stream, no checkpoints: the same with every late batch refolding from the start (the old path);
-- validate: parse and validate every event (the intake agent's work), for scale.
+Every figure is measured on this machine with the real commands, the real broker and the real
+ClickHouse server (started when missing, stopped after). Times are medians of `--repeat` runs where a
+run is cheap; ratios put each figure beside a ceiling measured in the same run (the bare `json.loads`
+rate of the same file, a bare Kafka consumer that only decodes), so a noisy 2-core machine still gives
+comparable numbers. Writes `<out>/performance-<scale>.json` and regenerates `<out>/performance.md` from
+every JSON there. No timed assertion runs in the test suite; `tests/unit/test_bench.py` runs this at
+the tiny scale to show that every benchmark works.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
+import random
+import signal
 import statistics
+import subprocess
+import sys
+import tempfile
+import threading
 import time
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dualtrack.simulate import Simulator
-from rules.engine import Incremental, fold
-from rules.limits import load_rules
-from schemas.validation import Accepted, validate
+ROOT = Path(__file__).resolve().parent.parent
+CLI = [sys.executable, "-m", "dualtrack.cli"]
+SCALES = {"tiny": 8, "province": 550, "national": 11_000}
+#: the targets of issue 12, for the table (None: reported, no target)
+TARGETS: dict[str, tuple[str, float]] = {
+    "replay_chdb_ratio": (">=", 0.3),
+    "replay_server_ratio": (">=", 0.3),
+    "report_as_of_max_s": ("<=", 1.0),
+    "report_now_s": ("<=", 0.3),
+    "restart_s": ("<=", 10.0),
+    "stream_events_per_s": (">=", 5000.0),
+    "two_workers_speedup": (">=", 1.6),
+    "freshness_p99_s": ("<=", 1.0),
+    "panel_p95_chdb_ms": ("<=", 100.0),
+    "panel_p95_server_ms": ("<=", 100.0),
+    "replay_peak_rss_mb": ("<=", 1024.0),
+    "report_peak_rss_mb": ("<=", 1024.0),
+    "worker_peak_rss_mb": ("<=", 1024.0),
+}
+NATIONAL_TARGETS = {"report_as_of_max_s": ("<=", 5.0), "panel_p95_chdb_ms": ("<=", 500.0),
+                    "panel_p95_server_ms": ("<=", 500.0), "replay_peak_rss_mb": ("<=", 8192.0),
+                    "report_peak_rss_mb": ("<=", 8192.0), "simulate_peak_rss_mb": ("<=", 8192.0)}  # fmt: skip
 
 
 def machine() -> dict[str, Any]:
@@ -38,63 +65,418 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(),
-            "platform": platform.platform()}  # fmt: skip
+    mem = ""
+    with contextlib.suppress(OSError):
+        mem = Path("/proc/meminfo").read_text().splitlines()[0].split(":", 1)[1].strip()
+    return {"cpu": model, "cores": os.cpu_count(), "memory": mem, "python": platform.python_version(),
+            "platform": platform.platform(),
+            "date": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
 
 
-def timed(fn: Callable[[], object], repeat: int) -> float:
-    runs = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - t)
-    return statistics.median(runs)
+def timed(
+    cmd: list[str], env: dict[str, str], timeout: float = 3600
+) -> tuple[float, float, subprocess.CompletedProcess[str]]:
+    """(wall seconds, peak RSS in MB, the result) of a command, measured with GNU time."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as stats:
+        started = time.perf_counter()
+        result = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", stats.name, *cmd], env=env, cwd=ROOT,
+                                capture_output=True, text=True, timeout=timeout)  # fmt: skip
+        wall = time.perf_counter() - started
+        lines = [x for x in Path(stats.name).read_text().split() if x.isdigit()]
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[2:5])} failed: {result.stderr[-800:]}")
+    return wall, (int(lines[-1]) / 1024 if lines else 0.0), result
 
 
-def main() -> None:
+def median(fn: Callable[[], float], repeat: int) -> float:
+    return statistics.median(fn() for _ in range(repeat))
+
+
+def loads_rate(path: Path, repeat: int) -> float:
+    lines = path.read_bytes().splitlines()
+
+    def once() -> float:
+        started = time.perf_counter()
+        for line in lines:
+            json.loads(line)
+        return time.perf_counter() - started
+
+    return len(lines) / median(once, repeat)
+
+
+class Bench:
+    def __init__(self, scale: str, repeat: int, work: Path) -> None:
+        self.scale, self.repeat, self.work = scale, repeat, work
+        self.figures: dict[str, Any] = {}
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("DUALTRACK_")}
+        self.env["DUALTRACK_VAR_DIR"] = str(work / "var")
+        self.events = work / "events.jsonl"
+        self.lines = 0
+        self.prefixes: set[str] = set()
+
+    def note(self, **figures: Any) -> None:
+        self.figures.update(figures)
+        print(json.dumps(figures), flush=True)
+
+    def server_url(self, name: str) -> str:
+        return f"clickhouse://127.0.0.1:{self.settings.clickhouse_port}/bench_{os.getpid()}_{name}"
+
+    # --- the steps -------------------------------------------------------------------------------------
+
+    def simulate(self) -> None:
+        wall, rss, _ = timed([*CLI, "simulate", str(self.events), "--schools", str(SCALES[self.scale]),
+                              "--seed", "5"], self.env)  # fmt: skip
+        self.lines = sum(1 for _ in self.events.open("rb"))
+        self.note(events=self.lines, simulate_s=round(wall, 1), simulate_peak_rss_mb=round(rss))
+        self.note(json_loads_per_s=round(loads_rate(self.events, self.repeat)))
+
+    def replay(self) -> None:
+        store = self.work / "store"
+        wall, rss, _ = timed([*CLI, "replay", str(self.events), "--store", str(store)], self.env)
+        rate = self.lines / wall
+        self.note(replay_chdb_s=round(wall, 2), replay_chdb_per_s=round(rate),
+                  replay_chdb_ratio=round(rate / self.figures["json_loads_per_s"], 3),
+                  replay_peak_rss_mb=round(rss))  # fmt: skip
+        env = dict(self.env, DUALTRACK_CLICKHOUSE_URL=self.server_url("replay"))
+        wall, rss, _ = timed([*CLI, "replay", str(self.events)], env)
+        rate = self.lines / wall
+        self.note(replay_server_s=round(wall, 2), replay_server_per_s=round(rate),
+                  replay_server_ratio=round(rate / self.figures["json_loads_per_s"], 3),
+                  replay_server_peak_rss_mb=round(rss))  # fmt: skip
+
+    def reports(self) -> None:
+        store = str(self.work / "store")
+        first, last = self._span()
+        rnd = random.Random(5)
+        times = [first + (last - first) * rnd.random() for _ in range(5)]
+        walls, rss = [], 0.0
+        for t in times:
+            cmd = [*CLI, "report", "--store", store, "--as-of", t.isoformat(), "--format", "json"]
+            wall, peak, _ = timed(cmd, self.env)
+            walls.append(wall)
+            rss = max(rss, peak)
+        compute = self._report_compute(times)
+        now_wall, _, _ = timed([*CLI, "report", "--store", store, "--format", "json"], self.env)
+        self.note(report_as_of_median_s=round(statistics.median(walls), 2),
+                  report_as_of_max_s=round(max(walls), 2),
+                  report_as_of_compute_max_s=round(max(compute[:-1]), 2), report_now_s=round(now_wall, 2),
+                  report_now_compute_s=round(compute[-1], 2), report_peak_rss_mb=round(rss))  # fmt: skip
+
+    def _span(self) -> tuple[datetime, datetime]:
+        times = [
+            json.loads(line)["occurred_at"] for line in self.events.open("rb") if b'"occurred_at"' in line
+        ]
+        parsed = [datetime.fromisoformat(t) for t in times[:: max(1, len(times) // 1000)] if "T" in t]
+        return min(parsed), max(parsed)
+
+    def _report_compute(self, times: list[datetime]) -> list[float]:
+        """The report's own time in one process (without starting Python and opening the store)."""
+        script = (
+            "import json,sys,time;from datetime import datetime,UTC;from pathlib import Path;"
+            "from sinks.embedded import EmbeddedStore;from rules.limits import load_rules;"
+            "from dualtrack.reporting import report_from_store;r=load_rules();"
+            "st=EmbeddedStore(Path(sys.argv[1]));"
+            "out=[]\nfor t in [*sys.argv[2:], None]:\n"
+            " T=datetime.fromisoformat(t) if t else datetime.now(UTC);s=time.perf_counter();"
+            "report_from_store(st,r,T);out.append(time.perf_counter()-s)\nprint(json.dumps(out))"
+        )
+        cmd = [sys.executable, "-c", script, str(self.work / "store"), *(t.isoformat() for t in times)]
+        _, _, result = timed(cmd, self.env)
+        values: list[float] = json.loads(result.stdout.strip().splitlines()[-1])
+        return values
+
+    def panels(self) -> None:
+        """Every panel's SQL, macros expanded with all schools selected, on chDB and on the server."""
+        from clickhouse_driver import Client
+
+        from dashboards.catalog import all_panels
+        from dashboards.macros import ALL, expand
+        from rules.limits import load_rules
+        from sinks.base import parse_url
+        from sinks.embedded import EmbeddedStore
+
+        first, last = self._span()
+        variables: dict[str, str | list[str]] = {"circle": ALL, "city": ALL, "level": ALL, "school": ALL}
+        sqls = [expand(p.sql, variables, first, last, 86_400) for _, p in all_panels(load_rules())]
+        with EmbeddedStore(self.work / "store") as st:
+            st.execute(f"USE {st.database}")  # Grafana's datasource sets the default database
+            self._time_panels("chdb", sqls, st.query)
+        u = parse_url(self.server_url("replay"))
+        client = Client(host=u["host"], port=u["port"], database=u["database"])
+        try:
+            self._time_panels("server", sqls, client.execute)
+        finally:
+            client.disconnect()
+
+    def _time_panels(self, backend: str, sqls: list[str], run: Callable[[str], Any]) -> None:
+        p95 = []
+        for sql in sqls:
+            runs = []
+            for _ in range(max(10, self.repeat)):
+                started = time.perf_counter()
+                run(sql)
+                runs.append((time.perf_counter() - started) * 1000)
+            p95.append(sorted(runs)[int(0.95 * (len(runs) - 1))])
+        self.note(**{f"panel_p95_{backend}_ms": round(max(p95), 1),
+                     f"panel_median_{backend}_ms": round(statistics.median(p95), 1)})  # fmt: skip
+
+    # --- the stream --------------------------------------------------------------------------------------
+
+    def stream(self) -> None:
+        expected = self._kept_count()
+        bare = self._bare_consumer_rate()
+        one = self._stream_rate(workers=1, expected=expected)
+        self.note(stream_events_per_s=round(one["rate"]), bare_consumer_per_s=round(bare),
+                  stream_to_bare_ratio=round(one["rate"] / bare, 3),
+                  worker_peak_rss_mb=round(one["rss"]))  # fmt: skip
+        two = self._stream_rate(workers=2, expected=expected)
+        self.note(
+            two_workers_events_per_s=round(two["rate"]),
+            two_workers_speedup=round(two["rate"] / one["rate"], 2),
+        )
+        self.note(**self._restart(expected))
+        self.note(**self._freshness())
+
+    def _kept_count(self) -> int:
+        from sinks.embedded import EmbeddedStore
+
+        with EmbeddedStore(self.work / "store") as st:
+            return int(st.query(f"SELECT uniqExact(event_id) AS n FROM {st.table('events')}")[0]["n"])
+
+    def _prefix(self) -> dict[str, str]:
+        prefix = f"bench-{uuid.uuid4().hex[:8]}"
+        self.prefixes.add(prefix)
+        return dict(self.env, DUALTRACK_TOPIC_PREFIX=prefix,
+                    DUALTRACK_CLICKHOUSE_URL=self.server_url(prefix.replace("-", "_")),
+                    DUALTRACK_STREAM_BATCH_SIZE="2000", DUALTRACK_STREAM_BATCH_SECONDS="0.2")  # fmt: skip
+
+    def _produce(self, env: dict[str, str], path: Path) -> None:
+        timed([*CLI, "produce", "--raw", str(path)], env)
+
+    def _bare_consumer_rate(self) -> float:
+        """A Kafka consumer that only decodes (json.loads) every record of the intake topic."""
+        from kafka import KafkaConsumer, TopicPartition
+
+        env = self._prefix()
+        self._produce(env, self.events)
+        topic = f"{env['DUALTRACK_TOPIC_PREFIX']}.intake"
+        consumer = KafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                                 enable_auto_commit=False, max_poll_records=5000,
+                                 fetch_max_bytes=64 * 1024 * 1024)  # fmt: skip
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        total, n, started = sum(consumer.end_offsets(parts).values()), 0, time.perf_counter()
+        while n < total:
+            for records in consumer.poll(timeout_ms=500).values():
+                for r in records:
+                    json.loads(r.value)
+                n += len(records)
+        rate = n / (time.perf_counter() - started)
+        consumer.close()
+        return rate
+
+    def _stream_rate(self, workers: int, expected: int) -> dict[str, float]:
+        env = self._prefix()
+        self._produce(env, self.events)
+        procs, started = [], time.perf_counter()
+        for _ in range(workers):
+            cmd = ["/usr/bin/time", "-f", "%M", *CLI, "worker"]
+            procs.append(subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.PIPE, text=True,
+                                          start_new_session=True))  # fmt: skip
+        try:
+            done_at = self._wait_for(env["DUALTRACK_CLICKHOUSE_URL"], expected, started)
+        finally:
+            rss = 0.0
+            for p in procs:  # GNU time does not pass a signal on: stop the worker under it
+                os.killpg(p.pid, signal.SIGTERM)
+                _, err = p.communicate(timeout=120)
+                digits = [x for x in err.split() if x.isdigit()]
+                rss = max(rss, int(digits[-1]) / 1024 if digits else 0.0)
+        return {"rate": expected / (done_at - started), "rss": rss}
+
+    def _wait_for(self, url: str, expected: int, started: float, timeout: float = 3600) -> float:
+        from sinks.base import open_store
+
+        with open_store(url=url) as st:
+            st.migrate()
+            while time.perf_counter() - started < timeout:
+                n = int(st.query(f"SELECT uniqExact(event_id) AS n FROM {st.table('events')}")[0]["n"])
+                if n >= expected:
+                    return time.perf_counter()
+                time.sleep(0.2)
+        raise RuntimeError(f"the stream kept fewer than {expected} events within {timeout}s")
+
+    def _restart(self, expected: int) -> dict[str, Any]:
+        """A worker restart with the history in the store and the last ~4% of the events left to do."""
+        lines = self.events.read_bytes().splitlines()
+        cut = len(lines) - max(1, len(lines) // 26)
+        head, tail = self.work / "head.jsonl", self.work / "tail.jsonl"
+        head.write_bytes(b"\n".join(lines[:cut]) + b"\n")
+        tail.write_bytes(b"\n".join(lines[cut:]) + b"\n")
+        env = self._prefix()
+        timed([*CLI, "replay", str(head)], env)  # the history, with its checkpoints
+        self._produce(env, tail)
+        started = time.perf_counter()
+        worker = subprocess.Popen([*CLI, "worker"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)  # fmt: skip
+        try:
+            done = self._wait_for(env["DUALTRACK_CLICKHOUSE_URL"], expected, started)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=120)
+        return {"restart_s": round(done - started, 2), "restart_events_left": len(lines) - cut}
+
+    def _freshness(self, rate: float = 1000.0, seconds: float = 20.0) -> dict[str, Any]:
+        """Send at a steady `rate`; each event is fresh when the store holds it (polled every 50 ms)."""
+        from kafka import KafkaProducer
+
+        from dualtrack.settings import Settings
+        from sinks.base import open_store
+
+        env = self._prefix()
+        lines = self.events.read_bytes().splitlines()[: int(rate * seconds)]
+        worker = subprocess.Popen([*CLI, "worker"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)  # fmt: skip
+        sent: list[float] = []
+        seen: list[tuple[float, int]] = []
+        try:
+            from streams.topics import ensure_topics
+
+            ensure_topics(Settings(topic_prefix=env["DUALTRACK_TOPIC_PREFIX"]))
+            time.sleep(15)  # the worker joins its group and catches up
+            producer = KafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                                     linger_ms=0, max_request_size=4 * 1024 * 1024)  # fmt: skip
+            topic = f"{env['DUALTRACK_TOPIC_PREFIX']}.intake"
+            stop = threading.Event()
+
+            def poll() -> None:
+                with open_store(url=env["DUALTRACK_CLICKHOUSE_URL"]) as st:
+                    st.migrate()
+                    while not stop.is_set():
+                        n = int(st.query(f"SELECT count() AS n FROM {st.table('events')}")[0]["n"])
+                        seen.append((time.perf_counter(), n))
+                        time.sleep(0.05)
+
+            poller = threading.Thread(target=poll, daemon=True)
+            poller.start()
+            start = time.perf_counter()
+            for i, line in enumerate(lines):
+                ahead = start + i / rate - time.perf_counter()
+                if ahead > 0:
+                    time.sleep(ahead)
+                producer.send(topic, line)
+                sent.append(time.perf_counter())
+            producer.flush()
+            deadline = time.perf_counter() + 60
+            while (not seen or seen[-1][1] < len(lines) * 0.99) and time.perf_counter() < deadline:
+                time.sleep(0.1)
+            stop.set()
+            poller.join(timeout=10)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=120)
+        delays, j = [], 0
+        for i, at in enumerate(sent):  # the i-th event is visible once the store holds i+1 events
+            while j < len(seen) and seen[j][1] < i + 1:
+                j += 1
+            if j < len(seen):
+                delays.append(max(seen[j][0] - at, 0.0))
+        delays.sort()
+        return {"freshness_rate": rate, "freshness_events": len(sent), "freshness_seen": len(delays),
+                "freshness_p50_s": round(delays[len(delays) // 2], 3) if delays else None,
+                "freshness_p99_s": round(delays[max(int(len(delays) * 0.99) - 1, 0)], 3)
+                if delays else None}  # fmt: skip
+
+    def run(self) -> dict[str, Any]:
+        from dualtrack.settings import Settings
+        from infra import all_services
+
+        self.settings = Settings()
+        started = [svc for svc in all_services(self.settings) if " started " in svc.up()]
+        try:
+            self.simulate()
+            self.replay()
+            self.reports()
+            self.panels()
+            if self.scale != "national":
+                self.stream()
+        finally:
+            self._clean_up()
+            for svc in reversed(started):
+                svc.down()
+        return self.figures
+
+    def _clean_up(self) -> None:
+        """Drop the run's databases and delete its topics (a running broker and server stay clean)."""
+        from kafka.admin import KafkaAdminClient
+
+        from sinks.clickhouse import ServerStore
+
+        with contextlib.suppress(Exception):
+            store = ServerStore("127.0.0.1", self.settings.clickhouse_port, "default", retry_seconds=5)
+            for row in store.query("SELECT name FROM system.databases"):
+                if row["name"].startswith(f"bench_{os.getpid()}_"):
+                    store.execute(f"DROP DATABASE IF EXISTS {row['name']}")
+            store.close()
+        with contextlib.suppress(Exception):
+            admin = KafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers)
+            mine = [t for t in admin.list_topics() if t.startswith(tuple(self.prefixes))]
+            if mine:
+                admin.delete_topics(mine)
+            admin.close()
+
+
+def markdown(results: dict[str, dict[str, Any]]) -> str:
+    out = ["# Performance", "",
+           "Generated by `make bench` (`python -m benchmarks.run`); the figures come from the JSON",
+           "files beside this page. Each figure is measured with the real commands, broker and ClickHouse",
+           "server on the machine described, beside a ceiling measured in the same run.", ""]  # fmt: skip
+    for scale, data in results.items():
+        figures, m = data["figures"], data["machine"]
+        targets = dict(TARGETS)
+        if scale == "national":
+            targets = {**{k: v for k, v in TARGETS.items() if k in figures}, **NATIONAL_TARGETS}
+        out += [f"## {scale.title()} scale ({figures.get('events', '?')} events)", "",
+                f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory']}, Python {m['python']}, {m['date']}.",
+                f"Command: `{data['command']}`.", "",
+                "| figure | measured | target | met |", "|---|---|---|---|"]  # fmt: skip
+        for name, value in figures.items():
+            if name in targets:
+                op, goal = targets[name]
+                met = value is not None and (value >= goal if op == ">=" else value <= goal)
+                out.append(f"| `{name}` | {value} | {op} {goal} | {'yes' if met else '**no**'} |")
+        out += ["", "Other figures:", ""]
+        out += [f"- `{k}`: {v}" for k, v in figures.items() if k not in targets]
+        out.append("")
+    return "\n".join(out)
+
+
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--schools", type=int, default=200)
+    ap.add_argument("--scale", choices=sorted(SCALES), default="province")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--out", type=Path, default=Path("out/bench.json"))
+    ap.add_argument("--out", type=Path, default=ROOT / "docs")
     args = ap.parse_args()
-    rules = load_rules()
-    lines = [json.dumps(e).encode() for e in Simulator(args.schools, seed=7).events()]
-    arrivals: list[Accepted] = []
-    seen: set[str] = set()
-    for line in lines:
-        r = validate(line)
-        if isinstance(r, Accepted) and r.event_id not in seen:
-            seen.add(r.event_id)
-            arrivals.append(r)
-
-    def stream(checkpoint_every: int) -> None:
-        inc = Incremental(rules, checkpoint_every=checkpoint_every)
-        for i in range(0, len(arrivals), 2000):
-            inc.extend(arrivals[i : i + 2000])
-
-    figures = {
-        "baseline_in_order_fold": timed(lambda: fold(arrivals, rules), args.repeat),
-        "stream_with_checkpoints": timed(lambda: stream(5_000), args.repeat),
-        "stream_without_checkpoints": timed(lambda: stream(10**9), args.repeat),
-        "validate_all": timed(lambda: [validate(x) for x in lines], args.repeat),
-    }
-    base = figures["baseline_in_order_fold"]
+    with tempfile.TemporaryDirectory(prefix="dualtrack-bench-") as tmp:
+        figures = Bench(args.scale, args.repeat, Path(tmp)).run()
+    args.out.mkdir(parents=True, exist_ok=True)
     result = {
         "machine": machine(),
-        "workload": {
-            "schools": args.schools,
-            "events": len(lines),
-            "kept": len(arrivals),
-            "repeat": args.repeat,
-        },
-        "median_seconds": {k: round(v, 3) for k, v in figures.items()},
-        "ratio_to_baseline": {k: round(v / base, 2) for k, v in figures.items()},
-        "kept_events_per_second": {k: round(len(arrivals) / v) for k, v in figures.items()},
+        "command": " ".join(["python -m benchmarks.run", *sys.argv[1:]]),
+        "figures": figures,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps(result, indent=1))
+    (args.out / f"performance-{args.scale}.json").write_text(json.dumps(result, indent=1) + "\n")
+    results = {}
+    for scale in ("province", "national", "tiny"):
+        f = args.out / f"performance-{scale}.json"
+        if f.exists():
+            results[scale] = json.loads(f.read_text())
+    (args.out / "performance.md").write_text(markdown(results))
+    print(f"wrote {args.out / 'performance.md'}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

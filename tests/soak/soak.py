@@ -45,6 +45,12 @@ def run(args: list[str], env: dict[str, str], timeout: float = 300) -> subproces
 def counts(url: str) -> dict[str, int]:
     with open_store(url=url) as st:
         out = {t: int(st.query(f"SELECT count() AS n FROM {st.table(t)} FINAL")[0]["n"]) for t in TABLES}
+        # a day's snapshot that a late event took back stays as a retracted row (what panels skip)
+        out["school_snapshots"] = int(
+            st.query(f"SELECT count() AS n FROM {st.table('school_snapshots')} FINAL WHERE retracted = 0")[0][
+                "n"
+            ]
+        )
         out["alert_transitions"] = int(
             st.query(f"SELECT count() AS n FROM {st.table('alert_transitions')} FINAL WHERE retracted = 0 "
                      "AND rule IN ('ratio_shortfall', 'postgraduate_share_below_target', "

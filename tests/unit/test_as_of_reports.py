@@ -1,0 +1,94 @@
+"""An as-of report read from a stored checkpoint plus the events after it equals a full refold of the
+log up to that time, at many random times (docs/architecture.md, "Checkpoints"). Checkpoints are taken
+every few hundred events here, so most times fall between two checkpoints and a month's tail."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from dualtrack.replay import replay
+from dualtrack.reporting import engine_at, report_from_store
+from dualtrack.simulate import Simulator, write_jsonl
+from rules.engine import fold
+from rules.limits import load_rules
+from rules.report import build_report
+from schemas.validation import Accepted, validate
+from sinks.checkpoints import Checkpoints
+from sinks.embedded import EmbeddedStore
+from streams import materialize
+
+RULES = load_rules()
+
+
+@pytest.fixture(scope="module")
+def province(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmbeddedStore, list[Accepted]]]:
+    tmp = tmp_path_factory.mktemp("as-of")
+    events = Simulator(schools=10, seed=11, years=2).events()
+    write_jsonl(events, str(tmp / "events.jsonl"))
+    kept: dict[str, Accepted] = {}
+    for line in (tmp / "events.jsonl").read_bytes().splitlines():
+        result = validate(line)
+        if isinstance(result, Accepted):
+            kept.setdefault(result.event_id, result)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(materialize, "CHECKPOINT_EVENTS", 100)
+        mp.setattr(materialize.Materializer.__init__, "__defaults__", (100,))
+        with EmbeddedStore(tmp / "store") as store:
+            replay(store, [tmp / "events.jsonl"], RULES)
+            yield store, list(kept.values())
+
+
+def test_the_replay_left_many_checkpoints(province: tuple[EmbeddedStore, list[Accepted]]) -> None:
+    store, _ = province
+    table = store.table("engine_checkpoints")
+    n = store.query(f"SELECT uniqExact(position_us, position_id) AS n FROM {table}")[0]["n"]
+    assert n >= 5, "the test needs several checkpoints to choose from"
+    assert Checkpoints(store).latest(RULES.version) is not None
+
+
+def test_as_of_reports_from_checkpoints_equal_a_full_refold(
+    province: tuple[EmbeddedStore, list[Accepted]],
+) -> None:
+    store, kept = province
+    times = sorted(e.occurred_at for e in kept)
+    rnd = random.Random(3)
+    picks = [times[0] - timedelta(days=1), times[-1] + timedelta(days=30)]
+    picks += [times[rnd.randrange(len(times))] for _ in range(12)]  # exactly at an event
+    picks += [times[0] + (times[-1] - times[0]) * rnd.random() for _ in range(12)]  # between events
+    for as_of in picks:
+        expected = build_report(fold(kept, RULES, as_of), as_of)
+        got = report_from_store(store, RULES, as_of)
+        assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True), as_of
+
+
+def test_a_late_event_passes_over_the_checkpoints_it_invalidates(
+    province: tuple[EmbeddedStore, list[Accepted]], tmp_path: Path
+) -> None:
+    """After an event older than most checkpoints arrives, reports still equal the refold: the
+    checkpoints that counted fewer events before their position are not used."""
+    store, kept = province
+    first, last = min(e.occurred_at for e in kept), max(e.occurred_at for e in kept)
+    school = kept[0].school_id
+    at = first + (last - first) / 5
+    late = {"event_id": "0f8b7c1e-7a35-4c1d-9f7e-3b1f0d2a9c55", "event_type": "enrollment.reported",
+            "schema_version": 1, "school_id": school, "occurred_at": at.isoformat(),
+            "emitted_at": (last + timedelta(days=1)).isoformat(), "source": f"hr-{school}",
+            "payload": {"term": "2024-autumn", "counts": {"full_time": 99_999}}}  # fmt: skip
+    (tmp_path / "late.jsonl").write_text(json.dumps(late) + "\n")
+    replay(store, [tmp_path / "late.jsonl"], RULES)
+    late_event = validate(json.dumps(late).encode())
+    assert isinstance(late_event, Accepted)
+    everything = [*kept, late_event]
+    for as_of in (at + timedelta(days=1), first + (last - first) / 2, last):
+        expected = build_report(fold(everything, RULES, as_of), as_of)
+        assert engine_at(store, RULES, as_of).province.applied == sum(
+            e.occurred_at <= as_of for e in everything
+        )
+        got = report_from_store(store, RULES, as_of)
+        assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True), as_of
