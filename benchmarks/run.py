@@ -237,6 +237,36 @@ class Bench:
         self.note(**self._restart(expected))
         self.note(**self._freshness())
 
+    def provinces(self, count: int = 3) -> None:
+        """The country in miniature: `count` provinces, each its own deployment (topic prefix, database,
+        one worker), on one broker and one server at once; every province ends with exactly its events."""
+        from schemas.validation import Accepted, validate
+
+        schools = max(2, SCALES[self.scale] // 5)
+        jobs = []
+        for i in range(count):
+            path = self.work / f"province-{i}.jsonl"
+            timed([*CLI, "simulate", str(path), "--schools", str(schools), "--seed", str(100 + i)], self.env)
+            ids = {
+                r.event_id for r in map(validate, path.read_bytes().splitlines()) if isinstance(r, Accepted)
+            }
+            env = self._prefix()
+            self._produce(env, path)
+            jobs.append((env, len(ids)))
+        started = time.perf_counter()
+        procs = [subprocess.Popen([*CLI, "worker"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL) for env, _ in jobs]  # fmt: skip
+        try:
+            done = max(self._wait_for(env["DUALTRACK_CLICKHOUSE_URL"], n, started) for env, n in jobs)
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                p.wait(timeout=120)
+        total = sum(n for _, n in jobs)
+        self.note(provinces=count, provinces_schools_each=schools, provinces_events=total,
+                  provinces_events_per_s=round(total / (done - started)))  # fmt: skip
+
     def _kept_count(self) -> int:
         from sinks.embedded import EmbeddedStore
 
@@ -402,6 +432,7 @@ class Bench:
             self.panels()
             if self.scale != "national":
                 self.stream()
+                self.provinces()
         finally:
             self._clean_up()
             for svc in reversed(started):

@@ -9,8 +9,11 @@ UTC `datetime`, Nullable as `None`, Array as `list`.
 from __future__ import annotations
 
 import abc
+import contextlib
+import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -24,6 +27,9 @@ Row = dict[str, Any]
 Columns = Mapping[str, Sequence[Any]]
 _DB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: a migration lock held longer than this is taken to belong to a process that died while migrating
+MIGRATION_LOCK_SECONDS = 600.0
+log = logging.getLogger(__name__)
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -136,19 +142,47 @@ class Store(abc.ABC):
             "(version UInt32, name String, applied_at DateTime('UTC')) "
             "ENGINE = ReplacingMergeTree ORDER BY version"
         )
-        done = set(self.applied_migrations())
-        applied = []
-        for version, name, sql in migrations():
-            if version in done:
-                continue
-            for stmt in statements(sql):
-                self.execute(stmt.replace("{db}", self.database))
-            self.insert(
-                "schema_migrations",
-                [{"version": version, "name": name, "applied_at": datetime.now(UTC)}],
-            )
-            applied.append(version)
+        if set(self.applied_migrations()) >= {v for v, _, _ in migrations()}:
+            return []
+        with self._migration_lock():
+            done = set(self.applied_migrations())  # another process may have applied them meanwhile
+            applied = []
+            for version, name, sql in migrations():
+                if version in done:
+                    continue
+                for stmt in statements(sql):
+                    self.execute(stmt.replace("{db}", self.database))
+                self.insert(
+                    "schema_migrations",
+                    [{"version": version, "name": name, "applied_at": datetime.now(UTC)}],
+                )
+                applied.append(version)
         return applied
+
+    @contextlib.contextmanager
+    def _migration_lock(self, wait_seconds: float = MIGRATION_LOCK_SECONDS) -> Iterator[None]:
+        """One process at a time migrates a database (workers of a deployment start together, and a
+        migration that copies and renames a table must not run twice at once). The lock is a table:
+        CREATE TABLE without IF NOT EXISTS succeeds for exactly one caller. A lock older than
+        `wait_seconds` (its holder died mid-migration) is broken; the migration then runs again."""
+        lock = self.table("migration_lock")
+        waited_since = time.monotonic()
+        while True:
+            try:
+                self.execute(f"CREATE TABLE {lock} (taken_at DateTime('UTC')) ENGINE = TinyLog")
+                break
+            except StoreError as err:
+                if "already exists" not in str(err):
+                    raise  # not a lock held by another process: a real failure
+                if time.monotonic() - waited_since > wait_seconds:
+                    log.warning("breaking the migration lock of %s (over %ss)", self.database, wait_seconds)
+                    self.execute(f"DROP TABLE IF EXISTS {lock}")
+                    waited_since = time.monotonic()
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            self.execute(f"DROP TABLE IF EXISTS {lock}")
 
     def applied_migrations(self) -> list[int]:
         table = self.table("schema_migrations")

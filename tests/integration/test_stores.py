@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,32 @@ def test_migrations_are_the_same_on_both_backends_and_safe_twice(server_url: str
         assert sorted(on_server) == sorted(on_chdb) == TABLES
         assert on_server == on_chdb, f"server {version} and chDB disagree on column types"
         assert server.applied_migrations() == embedded.applied_migrations() == VERSIONS
+
+
+def test_workers_starting_together_migrate_a_new_database_once(server_url: str) -> None:
+    """The workers of a deployment start at once: each migration runs exactly once, none of them fails
+    (without the lock, two copies of a copy-and-rename migration trip over each other)."""
+    applied: list[list[int]] = []
+    errors: list[str] = []
+
+    def start() -> None:
+        try:
+            with open_store(url=server_url) as st:
+                applied.append(st.migrate())
+        except Exception as err:  # collected, asserted below
+            errors.append(repr(err))
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    assert sorted(applied) == [[], [], [], VERSIONS]
+    with open_store(url=server_url) as st:
+        rows = st.query(f"SELECT version, count() AS n FROM {st.table('schema_migrations')} GROUP BY version")
+        assert sorted((r["version"], r["n"]) for r in rows) == [(v, 1) for v in VERSIONS]
+        assert sorted(columns(st)) == TABLES  # and the lock is gone
 
 
 @pytest.mark.parametrize("day", ["2024-06-30", "2025-12-31"])
