@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.text import Text
 
 from dualtrack.errors import DualtrackError
+from dualtrack.schools import app as schools_app
 from dualtrack.settings import Settings
 from schemas.national_id import mask_text
 
@@ -33,6 +34,7 @@ app.add_typer(infra_app, name="infra")
 app.add_typer(db_app, name="db")
 app.add_typer(schema_app, name="schema")
 app.add_typer(dashboards_app, name="dashboards")
+app.add_typer(schools_app, name="schools")
 
 # Data (school ids, names, messages) is printed as it is: never read as rich markup or emoji codes.
 out = Console(markup=False, emoji=False, highlight=False)

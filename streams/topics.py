@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
+from dualtrack.kafka_auth import kafka_client_options, school_topic, secured
 from dualtrack.settings import Settings
 
 
@@ -35,13 +36,20 @@ CONTENT_HASH = "content-hash"
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
+def intake_topic(settings: Settings, school_id: str) -> str:
+    """Where a school's events go: its own `<prefix>.intake.<school_id>` (the only topic its user may
+    write) on an authenticating broker; the shared `<prefix>.intake` on a PLAINTEXT one, which the
+    worker reads until it subscribes to every school's topic (docs/security.md)."""
+    return school_topic(settings, school_id) if secured(settings) else settings.topic("intake")
+
+
 def ensure_topics(settings: Settings) -> None:
     """Create the app's topics when missing (a consumer that subscribes first would not see them)."""
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
     names = TopicNames.of(settings)
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="dualtrack-admin")
+    admin = KafkaAdminClient(**kafka_client_options(settings), client_id="dualtrack-admin")
     try:
         existing = set(admin.list_topics())
         wanted = [
