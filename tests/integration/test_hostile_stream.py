@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from dualtrack.settings import Settings
 from sinks.base import open_store
 from tests.fuzz import check, streams
 from tests.helpers import example, national_ids_in
 from tests.hostile import HOSTILE
-from tests.integration.conftest import run_cli
+from tests.integration.conftest import clickhouse_url, run_cli
 from tests.report_compare import assert_same_report
 
 AS_OF = "2025-12-31T23:59:59+08:00"
@@ -64,12 +65,15 @@ _n = itertools.count()
 )
 @given(streams())
 def test_replay_survives_fuzzing_on_the_server(
-    run_database: str, tmp_path_factory: pytest.TempPathFactory, stream: tuple[list[bytes], list[bytes]]
+    services: Settings,
+    run_database: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    stream: tuple[list[bytes], list[bytes]],
 ) -> None:
     n = next(_n)
     tmp = tmp_path_factory.mktemp(f"fuzz{n}")
     check(
-        lambda name: open_store(url=f"clickhouse://127.0.0.1:9000/{run_database}_fuzz{n}_{name}"),
+        lambda name: open_store(url=clickhouse_url(services, f"{run_database}_fuzz{n}_{name}")),
         tmp,
         *stream,
     )

@@ -13,7 +13,7 @@ from kafka.admin import KafkaAdminClient
 from dualtrack.settings import Settings
 from infra.clickhouse import ClickHouse
 from tests.helpers import ROOT, example
-from tests.integration.conftest import CLI, free_port, run_cli
+from tests.integration.conftest import CLI, clickhouse_url, free_port, run_cli
 from tests.integration.test_stream import counts
 from tests.report_compare import assert_same_report
 
@@ -33,8 +33,9 @@ def test_worker_keeps_its_group_while_clickhouse_is_down_and_loses_nothing(
     cli_env: dict[str, str], services: Settings, tmp_path: Path
 ) -> None:
     native, http = free_port(), free_port()
-    server = ClickHouse(Settings(var_dir=tmp_path / "var", clickhouse_port=native, clickhouse_http_port=http))
-    url = f"clickhouse://127.0.0.1:{native}/late"
+    settings = Settings(var_dir=tmp_path / "var", clickhouse_port=native, clickhouse_http_port=http)
+    server = ClickHouse(settings)
+    url = clickhouse_url(settings, "late", create=True)  # the password the server will start with
     env = dict(cli_env, DUALTRACK_CLICKHOUSE_URL=url, DUALTRACK_SINK_RETRY_SECONDS="180")
     produced = run_cli(["produce", "--raw", str(example("province-small.jsonl"))], env)
     assert produced.returncode == 0, produced.stderr
