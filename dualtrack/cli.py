@@ -333,15 +333,31 @@ def dashboards_publish(
         int, typer.Option(help="ClickHouse native port as Grafana reaches it.")
     ] = 9000,
     database: Annotated[str, typer.Option(help="The dualtrack database.")] = "dualtrack",
+    clickhouse_user: Annotated[
+        str, typer.Option(help="The read-only ClickHouse user Grafana queries as.")
+    ] = "grafana_reader",
+    set_password: Annotated[
+        bool, typer.Option("--set-password", help="Send the user's password again (after rotating it).")
+    ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; write nothing.")] = False,
 ) -> None:
-    """Push the folder, datasource, dashboards and alert rules to Grafana (idempotent)."""
+    """Push the folder, datasource, dashboards and alert rules to Grafana (idempotent). The datasource's
+    password is DUALTRACK_CLICKHOUSE_READER_PASSWORD (or this machine's generated one)."""
     from grafana_client import GrafanaApi
 
     from dashboards.publish import publish
+    from dualtrack.localsecrets import secret
 
+    settings = Settings()
+    try:
+        password: str | None = secret(settings, "clickhouse_reader")
+    except DualtrackError:  # publish says what is missing, unless this is a dry run
+        password = None
     api = GrafanaApi.from_url(url, credential=token)
-    steps = publish(api, _rules(Settings()), clickhouse_host, clickhouse_port, database, dry_run=dry_run)
+    steps = publish(
+        api, _rules(settings), clickhouse_host, clickhouse_port, database, dry_run=dry_run,
+        password=password, username=clickhouse_user, set_password=set_password,
+    )  # fmt: skip
     for s in steps:
         out.print(
             f"{'would ' if dry_run and s.action != 'unchanged' else ''}{s.action:<9} {s.kind:<11} {s.uid}"
