@@ -109,7 +109,6 @@ class Bench:
         self.scale, self.repeat, self.work = scale, repeat, work
         self.figures: dict[str, Any] = {}
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("DUALTRACK_")}
-        self.env["DUALTRACK_VAR_DIR"] = str(work / "var")
         self.events = work / "events.jsonl"
         self.lines = 0
         self.prefixes: set[str] = set()
@@ -119,7 +118,9 @@ class Bench:
         print(json.dumps(figures), flush=True)
 
     def server_url(self, name: str) -> str:
-        return f"clickhouse://127.0.0.1:{self.settings.clickhouse_port}/bench_{os.getpid()}_{name}"
+        from infra.clickhouse import local_url
+
+        return local_url(self.settings, "default", f"bench_{os.getpid()}_{name}")
 
     # --- the steps -------------------------------------------------------------------------------------
 
@@ -202,7 +203,8 @@ class Bench:
             st.execute(f"USE {st.database}")  # Grafana's datasource sets the default database
             self._time_panels("chdb", sqls, st.query)
         u = parse_url(self.server_url("replay"))
-        client = Client(host=u["host"], port=u["port"], database=u["database"])
+        client = Client(host=u["host"], port=u["port"], database=u["database"], user=u["user"],
+                        password=u["password"])  # fmt: skip
         try:
             self._time_panels("server", sqls, client.execute)
         finally:
@@ -281,19 +283,28 @@ class Bench:
                     DUALTRACK_STREAM_BATCH_SIZE="2000", DUALTRACK_STREAM_BATCH_SECONDS="0.2")  # fmt: skip
 
     def _produce(self, env: dict[str, str], path: Path) -> None:
-        timed([*CLI, "produce", "--raw", str(path)], env)
+        """Each line as its school: a login per school, made now, as the schools' HR systems send."""
+        timed([*CLI, "produce", "--raw", "--as-schools", str(path)], env)
+
+    def _deployment(self, env: dict[str, str]) -> Any:
+        from dualtrack.settings import Settings
+
+        return Settings(topic_prefix=env["DUALTRACK_TOPIC_PREFIX"])
 
     def _bare_consumer_rate(self) -> float:
         """A Kafka consumer that only decodes (json.loads) every record of the intake topic."""
         from kafka import KafkaConsumer, TopicPartition
 
+        from dualtrack.kafka_auth import kafka_client_options
+        from streams.topics import input_topics
+
         env = self._prefix()
         self._produce(env, self.events)
-        topic = f"{env['DUALTRACK_TOPIC_PREFIX']}.intake"
-        consumer = KafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap_servers,
-                                 enable_auto_commit=False, max_poll_records=5000,
-                                 fetch_max_bytes=64 * 1024 * 1024)  # fmt: skip
-        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        deployment = self._deployment(env)
+        consumer = KafkaConsumer(**kafka_client_options(deployment), enable_auto_commit=False,
+                                 max_poll_records=5000, fetch_max_bytes=64 * 1024 * 1024)  # fmt: skip
+        parts = [TopicPartition(t, p) for t in input_topics(deployment)
+                 for p in sorted(consumer.partitions_for_topic(t) or ())]  # fmt: skip
         consumer.assign(parts)
         consumer.seek_to_beginning(*parts)
         total, n, started = sum(consumer.end_offsets(parts).values()), 0, time.perf_counter()
@@ -360,25 +371,22 @@ class Bench:
 
     def _freshness(self, rate: float = 1000.0, seconds: float = 20.0) -> dict[str, Any]:
         """Send at a steady `rate`; each event is fresh when the store holds it (polled every 50 ms)."""
-        from kafka import KafkaProducer
-
-        from dualtrack.settings import Settings
+        from dualtrack.schools import SchoolSenders
         from sinks.base import open_store
+        from streams.producer import school_key
 
         env = self._prefix()
         lines = self.events.read_bytes().splitlines()[: int(rate * seconds)]
+        keys = [school_key(line) for line in lines]
+        senders = SchoolSenders(self._deployment(env), keys)
+        for key in dict.fromkeys(keys):  # every school's producer logged in before the clock starts
+            senders._producer(key)
         worker = subprocess.Popen([*CLI, "worker"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)  # fmt: skip
         sent: list[float] = []
         seen: list[tuple[float, int]] = []
         try:
-            from streams.topics import ensure_topics
-
-            ensure_topics(Settings(topic_prefix=env["DUALTRACK_TOPIC_PREFIX"]))
             time.sleep(15)  # the worker joins its group and catches up
-            producer = KafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap_servers,
-                                     linger_ms=0, max_request_size=4 * 1024 * 1024)  # fmt: skip
-            topic = f"{env['DUALTRACK_TOPIC_PREFIX']}.intake"
             stop = threading.Event()
 
             def poll() -> None:
@@ -396,9 +404,9 @@ class Bench:
                 ahead = start + i / rate - time.perf_counter()
                 if ahead > 0:
                     time.sleep(ahead)
-                producer.send(topic, line)
+                senders.send_raw(line, key=keys[i])
                 sent.append(time.perf_counter())
-            producer.flush()
+            senders.flush()
             deadline = time.perf_counter() + 60
             while (not seen or seen[-1][1] < len(lines) * 0.99) and time.perf_counter() < deadline:
                 time.sleep(0.1)
@@ -407,6 +415,7 @@ class Bench:
         finally:
             worker.terminate()
             worker.wait(timeout=120)
+            senders.close()
         delays, j = [], 0
         for i, at in enumerate(sent):  # the i-th event is visible once the store holds i+1 events
             while j < len(seen) and seen[j][1] < i + 1:
@@ -440,23 +449,29 @@ class Bench:
         return self.figures
 
     def _clean_up(self) -> None:
-        """Drop the run's databases and delete its topics (a running broker and server stay clean)."""
-        from kafka.admin import KafkaAdminClient
+        """Drop the run's databases, delete its topics and its schools' users and ACLs (a running broker
+        and server stay clean)."""
+        from dualtrack.kafka_auth import school_of_user, secured
+        from infra.kafka.acls import admin_client, delete_principal_acls, delete_user, scram_users
+        from sinks.base import open_store
 
-        from sinks.clickhouse import ServerStore
-
-        with contextlib.suppress(Exception):
-            store = ServerStore("127.0.0.1", self.settings.clickhouse_port, "default", retry_seconds=5)
+        with contextlib.suppress(Exception), open_store(url=self.server_url("x")) as store:
             for row in store.query("SELECT name FROM system.databases"):
                 if row["name"].startswith(f"bench_{os.getpid()}_"):
                     store.execute(f"DROP DATABASE IF EXISTS {row['name']}")
-            store.close()
-        with contextlib.suppress(Exception):
-            admin = KafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers)
+        if not self.prefixes:
+            return
+        with contextlib.suppress(Exception), admin_client(self.settings) as admin:
             mine = [t for t in admin.list_topics() if t.startswith(tuple(self.prefixes))]
             if mine:
                 admin.delete_topics(mine)
-            admin.close()
+            if secured(self.settings):
+                for prefix in self.prefixes:
+                    deployment = self.settings.model_copy(update={"topic_prefix": prefix})
+                    for user in scram_users(admin):
+                        if school_of_user(deployment, user):
+                            delete_principal_acls(admin, user)
+                            delete_user(admin, user)
 
 
 def markdown(results: dict[str, dict[str, Any]]) -> str:

@@ -23,11 +23,17 @@ class Step:
     action: str  # create | update | unchanged
 
 
-def datasource_model(host: str, port: int, database: str) -> dict[str, Any]:
+#: the read-only ClickHouse user Grafana queries as (infra/clickhouse/users.xml, docs/security.md)
+READER = "grafana_reader"
+
+
+def datasource_model(host: str, port: int, database: str, username: str = READER) -> dict[str, Any]:
+    """The datasource as Grafana returns it; the password goes in `secureJsonData`, which Grafana never
+    returns (it answers `secureJsonFields: {"password": true}`), so it is not part of the comparison."""
     return {
         "uid": DATASOURCE_UID, "name": "dualtrack ClickHouse", "type": "grafana-clickhouse-datasource",
         "access": "proxy", "isDefault": True,
-        "jsonData": {"host": host, "port": port, "protocol": "native", "secure": False, "username": "default",
+        "jsonData": {"host": host, "port": port, "protocol": "native", "secure": False, "username": username,
                      "defaultDatabase": database},
     }  # fmt: skip
 
@@ -40,10 +46,27 @@ def _missing(err: Exception) -> bool:
     return getattr(err, "status_code", None) == 404
 
 
-def publish(api: Any, rules: Rules, host: str, port: int, database: str, dry_run: bool = False) -> list[Step]:
-    """Bring Grafana in line with the code; returns what was (or, with dry_run, would be) done."""
+def publish(
+    api: Any,
+    rules: Rules,
+    host: str,
+    port: int,
+    database: str,
+    dry_run: bool = False,
+    password: str | None = None,
+    username: str = READER,
+    set_password: bool = False,
+) -> list[Step]:
+    """Bring Grafana in line with the code; returns what was (or, with dry_run, would be) done. The
+    datasource's ClickHouse password is sent when the datasource is written, when Grafana holds none,
+    or with `set_password` (after rotating it); it is never read back or printed."""
     from grafana_client.client import GrafanaClientError
 
+    if not dry_run and password is None:  # before any write: half a publish would be worse than none
+        raise DualtrackError(
+            f"the datasource needs the ClickHouse password of {username}: "
+            "set DUALTRACK_CLICKHOUSE_READER_PASSWORD"
+        )
     steps: list[Step] = []
 
     def get(fn: Any, *args: Any) -> Any:
@@ -61,16 +84,21 @@ def publish(api: Any, rules: Rules, host: str, port: int, database: str, dry_run
     else:
         steps.append(Step("folder", FOLDER_UID, "unchanged"))
 
-    wanted_ds = datasource_model(host, port, database)
+    wanted_ds = datasource_model(host, port, database, username)
     have_ds = get(api.datasource.get_datasource_by_uid, DATASOURCE_UID)
+    body = {**wanted_ds, "secureJsonData": {"password": password}}
     if have_ds is None:
         steps.append(Step("datasource", DATASOURCE_UID, "create"))
         if not dry_run:
-            api.datasource.create_datasource(wanted_ds)
-    elif {k: have_ds.get(k) for k in wanted_ds} != wanted_ds:
+            api.datasource.create_datasource(body)
+    elif (
+        {k: have_ds.get(k) for k in wanted_ds} != wanted_ds
+        or not (have_ds.get("secureJsonFields") or {}).get("password")
+        or set_password
+    ):
         steps.append(Step("datasource", DATASOURCE_UID, "update"))
         if not dry_run:
-            api.datasource.update_datasource_by_uid(DATASOURCE_UID, wanted_ds)
+            api.datasource.update_datasource_by_uid(DATASOURCE_UID, body)
     else:
         steps.append(Step("datasource", DATASOURCE_UID, "unchanged"))
 

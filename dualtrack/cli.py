@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.text import Text
 
 from dualtrack.errors import DualtrackError
+from dualtrack.schools import app as schools_app
 from dualtrack.settings import Settings
 from schemas.national_id import mask_text
 
@@ -35,6 +36,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(schema_app, name="schema")
 app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(schools_app, name="schools")
 
 # Data (school ids, names, messages) is printed as it is: never read as rich markup or emoji codes.
 out = Console(markup=False, emoji=False, highlight=False)
@@ -200,11 +202,29 @@ def worker(
 def produce(
     files: Annotated[list[Path], typer.Argument(help="JSON-lines event files.", exists=True, dir_okay=False)],
     raw: Annotated[bool, typer.Option("--raw", help="Send every line as it is, unvalidated.")] = False,
+    as_schools: Annotated[
+        bool,
+        typer.Option(
+            "--as-schools",
+            help="Send each line as the school it names, with a login made now for every school of the "
+            "files (needs the broker's admin password: demos, tests, loading a simulated province).",
+        ),
+    ] = False,
 ) -> None:
-    """Publish JSON-lines event files to the intake topic (validated locally unless --raw)."""
-    from streams.producer import produce_files
+    """Publish JSON-lines event files to each school's intake topic (validated locally unless --raw),
+    logged in as DUALTRACK_KAFKA_USERNAME (a school's user writes only its own topic)."""
+    from streams.producer import produce_files, school_key
 
-    summary = produce_files(Settings(), files, raw=raw, console=err)
+    settings = Settings()
+    if not as_schools:
+        summary = produce_files(settings, files, raw=raw, console=err)
+    else:
+        from dualtrack.schools import SchoolSenders
+        from schemas.jsonlines import read_lines
+
+        ids = dict.fromkeys(school_key(line) for f in files for line in read_lines(f))
+        with SchoolSenders(settings, ids) as senders:
+            summary = produce_files(settings, files, raw=raw, console=err, producer=senders)
     out.print(
         f"{summary.lines} lines: sent {summary.sent}, rejected locally {summary.rejected}, "
         f"not sent {summary.failed}, blank {summary.blank}"
@@ -255,21 +275,20 @@ def simulate(
     if output is not None:
         out.print(f"wrote {write_jsonl(events, str(output))} events to {output}")
         return
-    from streams.producer import EventProducer
-    from streams.topics import ensure_topics
+    from dualtrack.schools import SchoolSenders
 
     settings = Settings()
-    ensure_topics(settings)
     started = time_.monotonic()
-    with EventProducer(settings) as producer:
+    # each simulated school gets its own login and sends as itself (on a PLAINTEXT broker: one producer)
+    with SchoolSenders(settings, sorted({e["school_id"] for e in events})) as senders:
         for n, e in enumerate(events, 1):
-            producer.send_raw(json.dumps(e, ensure_ascii=False).encode(), key=e.get("school_id", ""))
+            senders.send_raw(json.dumps(e, ensure_ascii=False).encode(), key=e["school_id"])
             if rate:  # pace the stream: event n leaves no earlier than n / rate seconds after the start
                 ahead = n / rate - (time_.monotonic() - started)
                 if ahead > 0:
                     time_.sleep(ahead)
     out.print(
-        f"sent {len(events)} events to {settings.topic('intake')} in {time_.monotonic() - started:.1f}s"
+        f"sent {len(events)} events to {settings.topic('intake')}* in {time_.monotonic() - started:.1f}s"
     )
 
 
@@ -369,15 +388,31 @@ def dashboards_publish(
         int, typer.Option(help="ClickHouse native port as Grafana reaches it.")
     ] = 9000,
     database: Annotated[str, typer.Option(help="The dualtrack database.")] = "dualtrack",
+    clickhouse_user: Annotated[
+        str, typer.Option(help="The read-only ClickHouse user Grafana queries as.")
+    ] = "grafana_reader",
+    set_password: Annotated[
+        bool, typer.Option("--set-password", help="Send the user's password again (after rotating it).")
+    ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; write nothing.")] = False,
 ) -> None:
-    """Push the folder, datasource, dashboards and alert rules to Grafana (idempotent)."""
+    """Push the folder, datasource, dashboards and alert rules to Grafana (idempotent). The datasource's
+    password is DUALTRACK_CLICKHOUSE_READER_PASSWORD (or this machine's generated one)."""
     from grafana_client import GrafanaApi
 
     from dashboards.publish import publish
+    from dualtrack.localsecrets import secret
 
+    settings = Settings()
+    try:
+        password: str | None = secret(settings, "clickhouse_reader")
+    except DualtrackError:  # publish says what is missing, unless this is a dry run
+        password = None
     api = GrafanaApi.from_url(url, credential=token)
-    steps = publish(api, _rules(Settings()), clickhouse_host, clickhouse_port, database, dry_run=dry_run)
+    steps = publish(
+        api, _rules(settings), clickhouse_host, clickhouse_port, database, dry_run=dry_run,
+        password=password, username=clickhouse_user, set_password=set_password,
+    )  # fmt: skip
     for s in steps:
         out.print(
             f"{'would ' if dry_run and s.action != 'unchanged' else ''}{s.action:<9} {s.kind:<11} {s.uid}"

@@ -26,6 +26,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from dualtrack.kafka_auth import kafka_client_options, school_of_topic
 from dualtrack.settings import ROOT, Settings
 from dualtrack.simulate import Simulator
 
@@ -112,17 +113,18 @@ def _lag_watch(settings: Settings, group: str, view: View, stop: threading.Event
     from kafka.admin import KafkaAdminClient
     from kafka.errors import KafkaError
 
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="dualtrack-demo")
+    options = kafka_client_options(settings)  # the worker's login: it may read what the worker reads
+    admin = KafkaAdminClient(**options, client_id="dualtrack-demo")
     # assigned, not subscribed: no consumer group to join, so nothing published is missed while joining
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, value_deserializer=json.loads,
-        enable_auto_commit=False,
-    )  # fmt: skip
+    consumer = KafkaConsumer(**options, value_deserializer=json.loads, enable_auto_commit=False)
     alerts = settings.topic("alerts")
     parts = [TopicPartition(alerts, n) for n in sorted(consumer.partitions_for_topic(alerts) or {0})]
     consumer.assign(parts)
     consumer.seek_to_beginning(*parts)
-    intake = settings.topic("intake")
+    intake = settings.topic("intake")  # the shared intake (PLAINTEXT), or every school's own topic
+
+    def is_intake(topic: str) -> bool:
+        return topic == intake or school_of_topic(settings, topic) is not None
 
     def take(timeout_ms: int) -> None:
         for records in consumer.poll(timeout_ms=timeout_ms, max_records=2000).values():
@@ -138,7 +140,9 @@ def _lag_watch(settings: Settings, group: str, view: View, stop: threading.Event
                 time.sleep(0.5)
                 continue
             view.consumed = sum(
-                o.offset for tp, o in offsets.items() if isinstance(tp, TopicPartition) and tp.topic == intake
+                o.offset
+                for tp, o in offsets.items()
+                if isinstance(tp, TopicPartition) and is_intake(tp.topic)
             )
         ends = consumer.end_offsets(parts)
         deadline = time.monotonic() + 30
@@ -152,9 +156,8 @@ def _lag_watch(settings: Settings, group: str, view: View, stop: threading.Event
 def run_demo(
     schools: int, seed: int, out_dir: Path, keep_running: bool, idle: float, console: Console
 ) -> int:
+    from dualtrack.schools import SchoolSenders
     from infra.kafka import Kafka
-    from streams.producer import EventProducer
-    from streams.topics import ensure_topics
 
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -174,10 +177,13 @@ def run_demo(
     worker: subprocess.Popen[bytes] | None = None
     stop = threading.Event()
     try:
-        ensure_topics(settings)
         console.print(f"simulating {schools} schools (seed {seed}) ...")
         today = datetime.now(UTC).date()
         events = Simulator(schools, seed, start=date(today.year - 3, today.month, 1), years=3).events()
+        # each school sends as itself: its own Kafka user, allowed to write only its own topic
+        senders = SchoolSenders(settings, sorted({e["school_id"] for e in events}))
+        if senders.configs:
+            console.print(f"created {len(senders.configs)} school logins (SASL/SCRAM), one topic each")
         events_file = out_dir / "events.jsonl"
         events_file.write_text(
             "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events), encoding="utf-8"
@@ -193,9 +199,9 @@ def run_demo(
         watcher = threading.Thread(target=_lag_watch, args=(settings, group, view, stop), daemon=True)
         watcher.start()
         with Live(view.render(), console=console, refresh_per_second=4) as live:
-            with EventProducer(settings) as producer:
+            with senders:
                 for e in events:
-                    producer.send_raw(json.dumps(e, ensure_ascii=False).encode(), key=e.get("school_id", ""))
+                    senders.send_raw(json.dumps(e, ensure_ascii=False).encode(), key=e["school_id"])
                     view.produced += 1
                     if view.produced % 2000 == 0:
                         live.update(view.render())

@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from urllib.parse import urlparse
+from typing import Any, Literal
+from urllib.parse import urlparse, urlunparse
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
+#: a topic prefix names topics and ACL prefixes: no dots, so that one deployment's prefixed ACLs
+#: (`<prefix>.`, `<prefix>-worker`) never cover another deployment's topics
+_PREFIX = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+SecurityProtocol = Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"]
+
+
+def redact_url(url: str | None) -> str | None:
+    """The URL with its password (and query string, which may carry a token) replaced by `***`."""
+    if not url:
+        return url
+    try:
+        u = urlparse(url)
+        netloc = u.netloc
+        if u.password is not None:
+            netloc = f"{u.username or ''}:***@{netloc.rsplit('@', 1)[1]}"
+        return urlunparse(u._replace(netloc=netloc, query="***" if u.query else ""))
+    except ValueError:  # unparseable: show nothing of it rather than a secret
+        return "***"
 
 
 class Settings(BaseSettings):
@@ -22,12 +42,53 @@ class Settings(BaseSettings):
     topic_prefix: str = Field(
         "dualtrack",
         description="Prefix of every topic and of the Faust app id, so that deployments and test runs "
-        "can share one broker.",
+        "can share one broker: letters, digits, `_` and `-` (no dots: Kafka ACLs grant by prefix).",
+    )
+    kafka_security_protocol: SecurityProtocol = Field(
+        "SASL_PLAINTEXT",
+        description="How clients reach Kafka, and how `dualtrack infra up` secures the local broker: "
+        "`SASL_PLAINTEXT` (SCRAM-SHA-512 logins, ACLs), `SASL_SSL` (the same over TLS) or `PLAINTEXT` "
+        "(no authentication at all; a development broker only, see docs/security.md).",
+    )
+    kafka_username: str | None = Field(
+        None,
+        description="The Kafka user (SCRAM-SHA-512) a client logs in as: a school's user from "
+        "`dualtrack schools add`, or `worker`. Unset: `worker`, with the local worker password.",
+    )
+    kafka_password: SecretStr | None = Field(
+        None, description="The password of DUALTRACK_KAFKA_USERNAME (never logged)."
+    )
+    kafka_ca_file: Path | None = Field(
+        None,
+        description="With `SASL_SSL`: the PEM file of the CA that signed the broker's certificate; "
+        "unset: the system's CAs.",
+    )
+    kafka_admin_password: SecretStr | None = Field(
+        None,
+        description="Password of the Kafka super user `admin` (schools, ACLs, the worker's user). Unset: "
+        "generated once into `<var_dir>/secrets.json` (mode 0600).",
+    )
+    kafka_worker_password: SecretStr | None = Field(
+        None,
+        description="Password `dualtrack infra up` gives the Kafka user `worker`. Unset: generated once "
+        "into `<var_dir>/secrets.json`.",
+    )
+    kafka_tls_port: int = Field(
+        9094, description="Port of the local broker's `SASL_SSL` listener (only with the two TLS files)."
+    )
+    kafka_tls_cert_file: Path | None = Field(
+        None,
+        description="PEM certificate chain of the local broker's `SASL_SSL` listener; with "
+        "DUALTRACK_KAFKA_TLS_KEY_FILE, `dualtrack infra up` opens that listener.",
+    )
+    kafka_tls_key_file: Path | None = Field(
+        None, description="Unencrypted PKCS#8 PEM key of DUALTRACK_KAFKA_TLS_CERT_FILE (never logged)."
     )
     clickhouse_url: str | None = Field(
         None,
-        description="ClickHouse server, e.g. `clickhouse://user:pass@127.0.0.1:9000/dualtrack`. "
-        "When unset, the embedded chDB store at `store_path` is used.",
+        description="ClickHouse server with its user and password, e.g. "
+        "`clickhouse://dualtrack_writer:PASSWORD@127.0.0.1:9000/dualtrack` (never printed with the "
+        "password). When unset, the embedded chDB store at `store_path` is used.",
     )
     store_path: Path = Field(
         ROOT / "var" / "store", description="Folder of the embedded chDB store (one process at a time)."
@@ -44,6 +105,21 @@ class Settings(BaseSettings):
     kafka_controller_port: int = Field(9093, description="KRaft controller port of the local broker.")
     clickhouse_port: int = Field(9000, description="Native port of the local ClickHouse server.")
     clickhouse_http_port: int = Field(8123, description="HTTP port of the local ClickHouse server.")
+    clickhouse_admin_password: SecretStr | None = Field(
+        None,
+        description="Password of the local ClickHouse server's `default` (administrator) user. Unset: "
+        "generated once into `<var_dir>/secrets.json`.",
+    )
+    clickhouse_writer_password: SecretStr | None = Field(
+        None,
+        description="Password of `dualtrack_writer` (the worker's user, its database only). Unset: "
+        "generated once into `<var_dir>/secrets.json`.",
+    )
+    clickhouse_reader_password: SecretStr | None = Field(
+        None,
+        description="Password of `grafana_reader` (read-only, the dualtrack database only), for the "
+        "local server and `dashboards publish`. Unset: generated once into `<var_dir>/secrets.json`.",
+    )
     producer_secret: SecretStr | None = Field(
         None,
         description="The provincial HMAC secret from which producers derive `teacher_id` "
@@ -93,6 +169,13 @@ class Settings(BaseSettings):
             raise ValueError("must be an smtp://, smtp+starttls:// or smtps:// URL with a host")
         return url
 
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix(cls, prefix: str) -> str:
+        if not _PREFIX.fullmatch(prefix):
+            raise ValueError("use 1 to 64 letters, digits, _ or - (no dots)")
+        return prefix
+
     @field_validator("alert_webhook_url")
     @classmethod
     def _webhook(cls, url: str | None) -> str | None:
@@ -102,6 +185,11 @@ class Settings(BaseSettings):
         if u.scheme not in ("http", "https") or not u.hostname:
             raise ValueError("must be an http:// or https:// URL with a host")
         return url
+
+    def __repr_args__(self) -> Any:
+        """As pydantic's, with the passwords and tokens in URLs redacted (SecretStr fields are already)."""
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name in ("clickhouse_url", "alert_webhook_url") else value
 
     def topic(self, name: str) -> str:
         """The full topic name for one of the app's topics."""

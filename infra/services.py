@@ -42,11 +42,21 @@ def pid_alive(pid: int) -> bool:
 
 
 def fill(template: Path, target: Path, values: dict[str, str]) -> None:
+    """Write the template with its `${NAME}` values to target, readable by its owner only: service
+    configurations carry passwords or their hashes."""
     text = template.read_text(encoding="utf-8")
     for k, v in values.items():
         text = text.replace("${" + k + "}", v)
+    write_private(target, text)
+
+
+def write_private(target: Path, text: str) -> None:
+    """Write a file only its owner may read (also when it existed with wider permissions)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
+    fd = os.open(target, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
 
 
 @dataclass
@@ -121,8 +131,9 @@ class Service(abc.ABC):
                 f"port {busy[0]} is taken by another program, so {self.name} cannot start: stop that "
                 f"program or set DUALTRACK_{self.name.upper()}_PORT to a free port"
             )
-        self.prepare()
         self.var.mkdir(parents=True, exist_ok=True)
+        self.var.chmod(0o700)  # data, logs and configurations are the service's owner's alone
+        self.prepare()
         log = open(self.var / f"{self.name}.out", "ab")  # noqa: SIM115 - handed to the child
         proc = subprocess.Popen(
             self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -150,7 +161,12 @@ class Service(abc.ABC):
             if self.ready():
                 return
             time.sleep(0.5)
-        raise InfraError(f"{self.name} did not answer within {self.startup_seconds:.0f}s; see {self.var}")
+        waited = f"{self.startup_seconds:.0f}s{self.not_ready_hint()}"
+        raise InfraError(f"{self.name} did not answer within {waited}; see {self.var}")
+
+    def not_ready_hint(self) -> str:
+        """Why a running service may not answer, when the service can tell (appended to the error)."""
+        return ""
 
     def _tail(self) -> str:
         try:

@@ -214,13 +214,21 @@ def open_store(
 
 
 def parse_url(url: str) -> dict[str, Any]:
-    """host, port, user, password and database of a `clickhouse://user:pass@host:port/db` URL."""
-    u = urlparse(url)
+    """host, port, user, password and database of a `clickhouse://user:pass@host:port/db` URL. Errors
+    never repeat the URL or a part of it: the password is in it."""
+    try:
+        u = urlparse(url)
+        port = u.port
+    except ValueError:  # urllib's message would quote the "port", which may be a piece of the password
+        raise StoreError(
+            "DUALTRACK_CLICKHOUSE_URL is not a URL clickhouse://user:password@host:port/database (a password "
+            "with / ? # @ : or % must be percent-encoded)"
+        ) from None
     if u.scheme not in ("clickhouse", "clickhouses"):
         raise StoreError("DUALTRACK_CLICKHOUSE_URL must start with clickhouse:// or clickhouses://")
     return {
         "host": u.hostname or "127.0.0.1",
-        "port": u.port or (9440 if u.scheme == "clickhouses" else 9000),
+        "port": port or (9440 if u.scheme == "clickhouses" else 9000),
         "user": unquote(u.username) if u.username else "default",
         "password": unquote(u.password) if u.password else "",
         "database": (u.path or "/").strip("/") or "dualtrack",

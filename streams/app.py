@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any, NoReturn
 
+from dualtrack.kafka_auth import faust_broker_credentials
 from dualtrack.settings import Settings
 from rules.limits import Rules, load_rules
 from streams.runtime import Runtime
@@ -65,9 +66,17 @@ class Pipeline:
     tables: dict[str, Any] = field(default_factory=dict)
     agents: dict[str, Any] = field(default_factory=dict)
 
+    def inputs(self) -> list[str]:
+        """The topics the worker consumes: the intake topics (every school's, as now known), the
+        engine's and the dead letters'."""
+        return [*self.topics["intake"].topics, self.names.accepted, self.names.dead_letters]
 
-def create_app(settings: Settings, rules: Rules | None = None) -> Pipeline:
-    """Build the Faust app for one deployment (one topic prefix, one store)."""
+
+def create_app(
+    settings: Settings, rules: Rules | None = None, intake_topics: list[str] | None = None
+) -> Pipeline:
+    """Build the Faust app for one deployment (one topic prefix, one store). `intake_topics` are the
+    topics events arrive on (`streams.topics.input_topics`; the shared intake topic when None)."""
     import faust
 
     from streams.agents import dead_letters, engine, health, intake, notifier
@@ -76,6 +85,7 @@ def create_app(settings: Settings, rules: Rules | None = None) -> Pipeline:
     app = faust.App(
         f"{settings.topic_prefix}-worker",
         broker=[f"kafka://{s.strip()}" for s in settings.kafka_bootstrap_servers.split(",")],
+        broker_credentials=faust_broker_credentials(settings),  # None on a PLAINTEXT broker
         store="memory://",  # tables are rebuilt from their changelog topics at start
         datadir=str(settings.var_dir / "faust"),
         autodiscover=False,
@@ -98,8 +108,10 @@ def create_app(settings: Settings, rules: Rules | None = None) -> Pipeline:
     )
     names = TopicNames.of(settings)
     p = Pipeline(app, settings, rules, names, Runtime(settings, rules))
-    for attr in ("intake", "accepted", "dead_letters", "alerts"):
+    for attr in ("accepted", "dead_letters", "alerts"):
         p.topics[attr] = app.topic(getattr(names, attr), partitions=PARTITIONS[attr])
+    # one Faust topic over every school's topic; `watch_school_topics` adds the schools added later
+    p.topics["intake"] = app.topic(*(intake_topics or [names.intake]))
     for module in (intake, engine, dead_letters, notifier, health):
         module.register(p)
     return p

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from dualtrack.kafka_auth import kafka_client_options
 from dualtrack.settings import Settings
 from rules.forecast import Forecast
 from rules.rounding import rounded
@@ -39,12 +40,9 @@ def consumer_lag(settings: Settings, group: str, topics: Iterable[str]) -> dict[
     from kafka import KafkaConsumer, TopicPartition
     from kafka.admin import KafkaAdminClient
 
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="dualtrack-health")
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        client_id="dualtrack-health",
-        enable_auto_commit=False,
-    )
+    options = kafka_client_options(settings)
+    admin = KafkaAdminClient(**options, client_id="dualtrack-health")
+    consumer = KafkaConsumer(**options, client_id="dualtrack-health", enable_auto_commit=False)
     try:
         offsets = admin.list_group_offsets({group: None}).get(group, {})
         parts = [TopicPartition(t, n) for t in topics for n in sorted(consumer.partitions_for_topic(t) or ())]

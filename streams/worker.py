@@ -7,11 +7,19 @@ import logging
 import os
 import signal
 import time
+from typing import TYPE_CHECKING
 
+from dualtrack.kafka_auth import intake_prefix, kafka_client_options, secured
 from dualtrack.settings import Settings
-from streams.topics import TopicNames, ensure_topics
+from streams.topics import ensure_topics, input_topics
+
+if TYPE_CHECKING:
+    from streams.app import Pipeline
 
 log = logging.getLogger(__name__)
+#: how often the worker looks for schools added since it started, and how soon it then resubscribes
+SCHOOL_TOPICS_SECONDS = 15.0
+RESUBSCRIBE_SECONDS = 2.0
 
 
 def group_drained(settings: Settings, group: str, topics: list[str]) -> bool:
@@ -19,12 +27,9 @@ def group_drained(settings: Settings, group: str, topics: list[str]) -> bool:
     from kafka import KafkaConsumer, TopicPartition
     from kafka.admin import KafkaAdminClient
 
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="dualtrack-idle")
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        client_id="dualtrack-idle",
-        enable_auto_commit=False,
-    )
+    options = kafka_client_options(settings)
+    admin = KafkaAdminClient(**options, client_id="dualtrack-idle")
+    consumer = KafkaConsumer(**options, client_id="dualtrack-idle", enable_auto_commit=False)
     try:
         committed = admin.list_group_offsets({group: None}).get(group, {})
         parts = []
@@ -82,6 +87,43 @@ def dump_tasks() -> None:
                 log.warning("coroutine %s waits in:\n    %s", frame.f_code.co_name, chain)
 
 
+def first_inputs(settings: Settings, poll_seconds: float = 5.0) -> list[str]:
+    """The intake topics to start with; on a secured broker, wait for the first school's topic (a
+    deployment starts its worker before, or after, `dualtrack schools add`)."""
+    said = False
+    while not (topics := input_topics(settings)):
+        if not said:
+            log.warning(
+                "no school can send yet: waiting for the first `dualtrack schools add` (topic %s<id>)",
+                intake_prefix(settings),
+            )
+            said = True
+        time.sleep(poll_seconds)
+    return topics
+
+
+def watch_school_topics(p: Pipeline) -> None:
+    """Every SCHOOL_TOPICS_SECONDS, add the topics of schools added since the start to the intake's
+    subscription (Faust cannot subscribe by pattern: its aiokafka driver passes topic names only). The
+    consumer resubscribes and rebalances, and the new school's events flow in its topic's order."""
+    intake = p.topics["intake"]
+    conductor = p.app.topics
+    conductor._resubscribe_sleep_lock_seconds = RESUBSCRIBE_SECONDS  # Faust waits 45 s by default
+
+    @p.app.timer(interval=SCHOOL_TOPICS_SECONDS, name="school_topics")
+    async def school_topics() -> None:
+        known = set(intake.topics)
+        found = await asyncio.to_thread(input_topics, p.settings)
+        new = sorted(set(found) - known)
+        if new:
+            log.warning("%d new school topic(s), e.g. %s: subscribing", len(new), new[0])
+            names = sorted(known | set(new))
+            # the agent iterates over a clone of its topic, which is what the conductor holds
+            for channel in [intake, *(c for c in conductor if set(c.topics) == known)]:
+                channel.topics = names
+            conductor._flag_changes()
+
+
 def run_worker(settings: Settings, exit_when_idle: float | None = None, loglevel: str = "warning") -> None:
     import faust
 
@@ -89,12 +131,12 @@ def run_worker(settings: Settings, exit_when_idle: float | None = None, loglevel
 
     ensure_topics(settings)
     (settings.var_dir / "faust").mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
-    p = create_app(settings)
+    p = create_app(settings, intake_topics=first_inputs(settings))
     runtime = p.runtime
+    if secured(settings):
+        watch_school_topics(p)
 
     if exit_when_idle is not None:
-        names = TopicNames.of(settings)
-        inputs = [names.intake, names.accepted, names.dead_letters]
         started = time.monotonic()
 
         @p.app.timer(interval=1.0, name="exit_when_drained")
@@ -105,7 +147,7 @@ def run_worker(settings: Settings, exit_when_idle: float | None = None, loglevel
                 or now - max(started, runtime.counters.last_activity) < exit_when_idle
             ):
                 return
-            if await asyncio.to_thread(group_drained, settings, p.app.conf.id, inputs):
+            if await asyncio.to_thread(group_drained, settings, p.app.conf.id, p.inputs()):
                 c = runtime.counters
                 log.warning(
                     "input drained and written (received %d, kept %d, duplicates %d, dead-lettered %d, "

@@ -81,3 +81,18 @@ def national_ids_in(store: Any) -> list[tuple[str, str]]:
                 if raw and id_spans(raw):
                     found.append((c["table"], c["name"]))
     return found
+
+
+#: a password to look for in every output of the security tests
+PASSWORD = "pw-Unit-7f3a9c2b"
+
+
+def isolated_settings(tmp_path: Path, **kw: object) -> Any:
+    """Settings for unit tests, independent of the environment's DUALTRACK_* (the integration session
+    sets some): a secured deployment `dt` whose var dir is tmp_path."""
+    from dualtrack.settings import Settings
+
+    defaults: dict[str, object] = {"var_dir": tmp_path, "topic_prefix": "dt", "kafka_security_protocol": "SASL_PLAINTEXT",
+                                   "kafka_bootstrap_servers": "127.0.0.1:9092", "kafka_port": 9092,
+                                   "kafka_controller_port": 9093, "clickhouse_url": None}  # fmt: skip
+    return Settings(**(defaults | kw))  # type: ignore[arg-type]

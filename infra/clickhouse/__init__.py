@@ -1,12 +1,19 @@
-"""The ClickHouse server: Debian's clickhouse-server package, run with the project's config under var/."""
+"""The ClickHouse server: Debian's clickhouse-server package, run with the project's config under var/,
+with three password-protected users (users.xml): `default` (administrator), `dualtrack_writer` (the
+worker, its database only) and `grafana_reader` (read-only, the dualtrack database only)."""
 
 from __future__ import annotations
 
+import hashlib
+import re
 import shutil
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlparse
 
 from dualtrack.errors import InfraError
+from dualtrack.localsecrets import secret
+from dualtrack.settings import Settings
 from infra.debian import apt_install
 from infra.services import Service, fill
 
@@ -21,6 +28,40 @@ def server_binary() -> str | None:
 def install() -> str:
     """Install Debian's clickhouse-server package when it is missing (needs root and apt-get)."""
     return apt_install([SERVER], lambda: server_binary() is not None, "clickhouse-server")
+
+
+WRITER = "dualtrack_writer"
+READER = "grafana_reader"
+_DATABASE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def database(settings: Settings) -> str:
+    """The database the writer and the reader may use: DUALTRACK_CLICKHOUSE_URL's, else `dualtrack`."""
+    name = urlparse(settings.clickhouse_url or "").path.strip("/") or "dualtrack"
+    if not _DATABASE.fullmatch(name):
+        raise InfraError(f"DUALTRACK_CLICKHOUSE_URL names the database {name!r}: use letters, digits and _")
+    return name
+
+
+def user_values(settings: Settings) -> dict[str, str]:
+    """users.xml's values: the database and each user's password as SHA-256 (made once when unset)."""
+
+    def sha256(name: str) -> str:
+        return hashlib.sha256(secret(settings, name, create=True).encode()).hexdigest()
+
+    return {
+        "DATABASE": database(settings), "ADMIN_SHA256": sha256("clickhouse_admin"),
+        "WRITER_SHA256": sha256("clickhouse_writer"), "READER_SHA256": sha256("clickhouse_reader"),
+    }  # fmt: skip
+
+
+def local_url(settings: Settings, user: str = "default", db: str | None = None) -> str:
+    """`clickhouse://user:password@127.0.0.1:port/db` for one of the local server's users (tests, tools)."""
+    from urllib.parse import quote
+
+    name = {"default": "clickhouse_admin", WRITER: "clickhouse_writer", READER: "clickhouse_reader"}[user]
+    password = quote(secret(settings, name), safe="")
+    return f"clickhouse://{user}:{password}@127.0.0.1:{settings.clickhouse_port}/{db or database(settings)}"
 
 
 class ClickHouse(Service):
@@ -41,7 +82,7 @@ class ClickHouse(Service):
             "HTTP_PORT": str(self.settings.clickhouse_http_port),
         }
         fill(HERE / "config.xml", self.var / "config.xml", values)
-        fill(HERE / "users.xml", self.var / "users.xml", values)
+        fill(HERE / "users.xml", self.var / "users.xml", values | user_values(self.settings))
 
     def command(self) -> list[str]:
         binary = server_binary()

@@ -1,16 +1,23 @@
-"""The Kafka broker: a pinned release's jars from Maven Central, KRaft storage, one combined node."""
+"""The Kafka broker: a pinned release's jars from Maven Central, KRaft storage, one combined node,
+secured with SASL/SCRAM-SHA-512 logins and ACLs unless DUALTRACK_KAFKA_SECURITY_PROTOCOL=PLAINTEXT."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import os
 import re
 import shutil
 import subprocess
 import uuid
 from pathlib import Path
+from typing import Any
 
 from dualtrack.errors import InfraError
-from infra.services import Service, fill, port_open
+from dualtrack.kafka_auth import ADMIN, BROKER, kafka_admin_options, secured
+from dualtrack.localsecrets import secret, secrets_file
+from dualtrack.settings import Settings
+from infra.services import Service, port_open, write_private
 
 HERE = Path(__file__).resolve().parent
 LIB = HERE / "lib"
@@ -45,33 +52,137 @@ def fetch() -> str:
     return f"kafka {version} jars fetched into {LIB}"
 
 
+def _scram(user: str, password: str, iterations: int = 8192) -> str:
+    """A StorageTool `--add-scram` value with the salted password, so that any password's characters
+    pass (the clear one would have to survive the tool's own quoting)."""
+    salt = os.urandom(24)
+    salted = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
+    b64 = base64.b64encode
+    return (
+        f'SCRAM-SHA-512=[name={user},iterations={iterations},salt="{b64(salt).decode()}",'
+        f'saltedpassword="{b64(salted).decode()}"]'
+    )
+
+
+def _properties(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
+
+
+def render_properties(settings: Settings, var: Path, broker_password: str, keystore: Path | None) -> str:
+    """server.properties for these settings: the secured template, or with open.properties' lines in
+    place of its security lines when the protocol is PLAINTEXT."""
+    values = {
+        "PORT": str(settings.kafka_port), "CONTROLLER_PORT": str(settings.kafka_controller_port),
+        "VAR": str(var), "BROKER_PASSWORD": broker_password,
+        "TLS_LISTENER": f",SASL_SSL://127.0.0.1:{settings.kafka_tls_port}" if keystore else "",
+        "TLS": "" if keystore else "# ", "TLS_KEYSTORE": str(keystore or ""),
+    }  # fmt: skip
+
+    def fill(text: str) -> str:
+        for k, v in values.items():
+            text = text.replace("${" + k + "}", v)
+        return text
+
+    text = fill((HERE / "server.properties").read_text(encoding="utf-8"))
+    if secured(settings):
+        return text
+    overrides = _properties(fill((HERE / "open.properties").read_text(encoding="utf-8")))
+    lines = []
+    for line in text.splitlines():
+        key = line.split("=", 1)[0] if "=" in line and not line.startswith("#") else None
+        if key in overrides:
+            if overrides[key]:
+                lines.append(f"{key}={overrides[key]}")
+            continue
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
 class Kafka(Service):
     name = "kafka"
 
     @property
+    def tls(self) -> bool:
+        """Whether the broker opens its SASL_SSL listener (both TLS files given, and secured)."""
+        cert, key = self.settings.kafka_tls_cert_file, self.settings.kafka_tls_key_file
+        if (cert is None) != (key is None):
+            raise InfraError(
+                "set both DUALTRACK_KAFKA_TLS_CERT_FILE and DUALTRACK_KAFKA_TLS_KEY_FILE, or neither"
+            )
+        return cert is not None and secured(self.settings)
+
+    @property
     def ports(self) -> list[int]:
-        return [self.settings.kafka_port, self.settings.kafka_controller_port]
+        s = self.settings
+        return [s.kafka_port, s.kafka_controller_port] + ([s.kafka_tls_port] if self.tls else [])
 
     @property
     def properties(self) -> Path:
         return self.var / "server.properties"
 
+    @property
+    def local(self) -> Settings:
+        """The settings for talking to this broker as its administrator: its SASL_PLAINTEXT (or
+        PLAINTEXT) listener on 127.0.0.1, whatever the clients' protocol."""
+        return self.settings.model_copy(update={
+            "kafka_bootstrap_servers": f"127.0.0.1:{self.settings.kafka_port}",
+            "kafka_security_protocol": "SASL_PLAINTEXT" if secured(self.settings) else "PLAINTEXT",
+        })  # fmt: skip
+
+    def _keystore(self) -> Path | None:
+        """The TLS certificate chain and key in one PEM file (Kafka's PEM key store), owner-only."""
+        if not self.tls:
+            return None
+        cert, key = Path(str(self.settings.kafka_tls_cert_file)), Path(str(self.settings.kafka_tls_key_file))
+        try:
+            pem = key.read_text(encoding="ascii") + "\n" + cert.read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as err:
+            raise InfraError(f"cannot read the broker's TLS files: {type(err).__name__}") from None
+        if "BEGIN PRIVATE KEY" not in pem or "BEGIN CERTIFICATE" not in pem:
+            raise InfraError(
+                "DUALTRACK_KAFKA_TLS_KEY_FILE must be an unencrypted PKCS#8 PEM key (BEGIN PRIVATE KEY) and "
+                "DUALTRACK_KAFKA_TLS_CERT_FILE a PEM certificate chain"
+            )
+        target = self.var / "tls" / "keystore.pem"
+        write_private(target, pem)
+        return target
+
     def prepare(self) -> None:
         fetch()
-        fill(HERE / "server.properties", self.properties, {
-            "PORT": str(self.settings.kafka_port),
-            "CONTROLLER_PORT": str(self.settings.kafka_controller_port),
-            "VAR": str(self.var.parent),
-        })  # fmt: skip
-        if not (self.var / "data" / "meta.properties").exists():
-            cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-            result = subprocess.run(
-                self._java("kafka.tools.StorageTool", "format", "--standalone", "-t", cluster, "-c",
-                           str(self.properties)),
-                capture_output=True, text=True, check=False,
-            )  # fmt: skip
-            if result.returncode != 0:
-                raise InfraError(f"formatting Kafka's KRaft storage failed: {result.stderr.strip()[-500:]}")
+        secure = secured(self.settings)
+        if self.settings.kafka_security_protocol == "SASL_SSL" and not self.tls:
+            raise InfraError(
+                "DUALTRACK_KAFKA_SECURITY_PROTOCOL=SASL_SSL: the local broker needs "
+                "DUALTRACK_KAFKA_TLS_CERT_FILE and DUALTRACK_KAFKA_TLS_KEY_FILE for its TLS listener"
+            )
+        broker = secret(self.settings, "kafka_broker", create=True) if secure else ""
+        write_private(
+            self.properties, render_properties(self.settings, self.var.parent, broker, self._keystore())
+        )
+        marker = self.var / "users-created"  # the storage was formatted with the admin and broker users
+        if (self.var / "data" / "meta.properties").exists():
+            if secure and not marker.exists():
+                raise InfraError(
+                    f"Kafka's storage in {self.var / 'data'} was formatted without users (for PLAINTEXT), so "
+                    "no one could log in to it: remove that folder (its topics go with it) or set "
+                    "DUALTRACK_KAFKA_SECURITY_PROTOCOL=PLAINTEXT"
+                )
+            return
+        cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        users = []
+        if secure:
+            admin = secret(self.settings, "kafka_admin", create=True)
+            users = ["--add-scram", _scram(ADMIN, admin), "--add-scram", _scram(BROKER, broker)]
+        result = subprocess.run(
+            # `--cluster-id=`: an id may start with "-", which the tool would read as an option
+            self._java("kafka.tools.StorageTool", "format", "--standalone", f"--cluster-id={cluster}",
+                       "-c", str(self.properties), *users),
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise InfraError(f"formatting Kafka's KRaft storage failed: {result.stderr.strip()[-500:]}")
+        if secure:
+            marker.write_text("admin broker\n")
 
     def _java(self, main: str, *args: str) -> list[str]:
         return [
@@ -83,6 +194,31 @@ class Kafka(Service):
     def command(self) -> list[str]:
         return self._java("kafka.Kafka", str(self.properties))
 
+    def up(self) -> str:
+        """Start the broker; when secured and ours, also make sure the `worker` user and its ACLs for
+        this topic prefix exist (idempotent). Prints no password."""
+        message = super().up()
+        if secured(self.settings) and self.pid() is not None:
+            from infra.kafka.acls import ensure_worker
+
+            ensure_worker(self.local)
+            message += (
+                f"; SASL/SCRAM logins, ACLs for topic prefix {self.settings.topic_prefix!r}; users admin and "
+                f"worker (passwords: the settings or {secrets_file(self.settings)})"
+            )
+        return message
+
+    def not_ready_hint(self) -> str:
+        if secured(self.settings) and port_open(self.settings.kafka_port):
+            return (
+                " (the port answers but the admin login fails: was the storage formatted with another "
+                f"admin password? see DUALTRACK_KAFKA_ADMIN_PASSWORD and {secrets_file(self.settings)})"
+            )
+        return ""
+
+    def admin_options(self) -> dict[str, Any]:
+        return kafka_admin_options(self.local)
+
     def ready(self) -> bool:
         if not port_open(self.settings.kafka_port):
             return False
@@ -90,8 +226,8 @@ class Kafka(Service):
             from kafka import KafkaAdminClient
 
             admin = KafkaAdminClient(
-                bootstrap_servers=f"127.0.0.1:{self.settings.kafka_port}", request_timeout_ms=3000,
-                bootstrap_timeout_ms=3000, client_id="dualtrack-infra",
+                **self.admin_options(), request_timeout_ms=3000, bootstrap_timeout_ms=3000,
+                client_id="dualtrack-infra",
             )  # fmt: skip
             try:
                 admin.list_topics()

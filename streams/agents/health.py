@@ -18,7 +18,6 @@ SAMPLE_SECONDS = 30.0
 
 def register(p: Pipeline) -> Any:
     runtime, settings = p.runtime, p.settings
-    names = p.names
     group = f"{settings.topic_prefix}-worker"
     before: list[Counts] = []
     reported: dict[str, datetime] = {}
@@ -33,9 +32,7 @@ def register(p: Pipeline) -> Any:
         try:
             c = runtime.counters
             now = Counts(datetime.now(UTC), c.received, c.kept, c.dead_lettered)
-            lag = await asyncio.to_thread(
-                consumer_lag, settings, group, [names.intake, names.accepted, names.dead_letters]
-            )
+            lag = await asyncio.to_thread(consumer_lag, settings, group, p.inputs())
             last_event: dict[str, datetime] = {}
             if runtime.ready.is_set():  # the engine's worker knows each school's last event
                 province = runtime.materializer.engine.province

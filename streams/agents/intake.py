@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from dualtrack.kafka_auth import school_of_topic, secured
+from dualtrack.settings import Settings
 from schemas.validation import Accepted, Rejected, validate
 from streams.app import Pipeline, guarded
 from streams.records import dead_letter_record, pack_events
@@ -14,10 +16,11 @@ from streams.records import dead_letter_record, pack_events
 BATCH_BYTES = 2 * 1024 * 1024
 
 
-def sender_of(headers: Any) -> str | None:
-    """The school proven to have sent an event. Transport authentication (signed headers or per-school
-    credentials) is not wired yet, so nothing is proven and no event is refused for its sender."""
-    return None
+def sender_of(settings: Settings, topic: str) -> str | None:
+    """The school proven to have sent an event: on a secured broker, the school whose own topic it came
+    from (only that school's user may write there, an ACL the broker enforces); None on a PLAINTEXT
+    broker, where nothing is proven and no event is refused for its sender."""
+    return school_of_topic(settings, topic) if secured(settings) else None
 
 
 def register(p: Pipeline) -> Any:
@@ -40,12 +43,11 @@ def register(p: Pipeline) -> Any:
             batch: list[Accepted] = []
             size = 0
             for event in events:
-                result = validate(event.value, sender=sender_of(event.headers))
+                topic = event.message.topic
+                result = validate(event.value, sender=sender_of(settings, topic))
                 if isinstance(result, Rejected):
                     counters.dead_lettered += 1
-                    await dead.send(
-                        key=result.school_id.encode(), value=dead_letter_record(result, p.names.intake)
-                    )
+                    await dead.send(key=result.school_id.encode(), value=dead_letter_record(result, topic))
                     continue
                 if size + len(result.raw) > BATCH_BYTES:
                     await forward(batch)

@@ -16,8 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from dualtrack.errors import ConfigError
+from dualtrack.localsecrets import secret
 from dualtrack.settings import Settings
 from infra import all_services
+from infra.clickhouse import local_url
 from sinks.clickhouse import ServerStore
 from tests.helpers import ROOT
 
@@ -47,6 +50,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
+def clickhouse_url(settings: Settings, database: str, create: bool = False) -> str:
+    """The local server's administrator URL for one database, with the password of this machine's
+    secrets (made now with `create`, for a server about to start); without credentials when there is
+    none: a server these tests did not start, configured by whoever runs it."""
+    try:
+        secret(settings, "clickhouse_admin", create=create)
+    except ConfigError:
+        return f"clickhouse://127.0.0.1:{settings.clickhouse_port}/{database}"
+    return local_url(settings, "default", database)
+
+
 @pytest.fixture(scope="session")
 def services() -> Iterator[Settings]:
     settings = Settings()
@@ -66,7 +80,7 @@ def services() -> Iterator[Settings]:
 def run_database(services: Settings) -> Iterator[str]:
     name = f"dt_test_{os.getpid()}_{int(time.time())}"
     yield name
-    store = ServerStore("127.0.0.1", services.clickhouse_port, "default", retry_seconds=5)
+    store = ServerStore.from_url(clickhouse_url(services, "default"), retry_seconds=5)
     for db in [
         r["name"] for r in store.query("SELECT name FROM system.databases") if r["name"].startswith(name)
     ]:
@@ -78,7 +92,7 @@ def run_database(services: Settings) -> Iterator[str]:
 def server_url(services: Settings, run_database: str, request: pytest.FixtureRequest) -> str:
     """A database of its own for one test, inside the run's namespace."""
     suffix = uuid.uuid4().hex[:8]
-    return f"clickhouse://127.0.0.1:{services.clickhouse_port}/{run_database}_{suffix}"
+    return clickhouse_url(services, f"{run_database}_{suffix}")
 
 
 @pytest.fixture()

@@ -9,14 +9,14 @@ from clickhouse_driver import Client
 from sinks.base import parse_url
 from tests.dashboard_cases import MAY_BE_EMPTY, cases, check, fill_health
 from tests.helpers import example
-from tests.integration.conftest import run_cli
+from tests.integration.conftest import clickhouse_url, run_cli
 
 CASES = cases()
 
 
 @pytest.fixture(scope="module")
 def grafana_connection(services, run_database):  # type: ignore[no-untyped-def]
-    url = f"clickhouse://127.0.0.1:{services.clickhouse_port}/{run_database}_dash"
+    url = clickhouse_url(services, f"{run_database}_dash")
     import os
 
     env = dict(os.environ, DUALTRACK_CLICKHOUSE_URL=url)
@@ -28,8 +28,8 @@ def grafana_connection(services, run_database):  # type: ignore[no-untyped-def]
         fill_health(store, example("province-small.jsonl"))
     p = parse_url(url)
     client = Client(
-        host=p["host"], port=p["port"], database=p["database"]
-    )  # as Grafana's datasource connects
+        host=p["host"], port=p["port"], database=p["database"], user=p["user"], password=p["password"]
+    )  # as Grafana's datasource connects (test_security.py runs the panels as grafana_reader)
     yield client
     client.disconnect()
 

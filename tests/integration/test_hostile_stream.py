@@ -1,6 +1,7 @@
 """Hostile input through the real broker and the 18.16 server: the example mixed with a line of every
-hostile class, sent with `produce --raw` and processed by the worker, gives the same report as a replay
-of the same file; every table is free of national ID numbers; and replay survives fuzzing there too."""
+hostile class, sent with `produce --raw --as-schools` (each line as its school, logged in) and processed
+by the worker, gives the same report as a replay of the same file, except the lines of school ids that
+cannot have a Kafka login, which the stream refuses as foreign_school; every table is free of national ID numbers; and replay survives fuzzing there too."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from dualtrack.kafka_auth import valid_school_id
+from dualtrack.settings import Settings
 from sinks.base import open_store
+from streams.producer import school_key
 from tests.fuzz import check, streams
 from tests.helpers import example, national_ids_in
 from tests.hostile import HOSTILE
-from tests.integration.conftest import run_cli
+from tests.integration.conftest import clickhouse_url, run_cli
 from tests.report_compare import assert_same_report
 
 AS_OF = "2025-12-31T23:59:59+08:00"
@@ -29,7 +33,13 @@ def test_a_hostile_file_through_the_stream_equals_its_replay(
         lines.insert((n * 31) % len(lines), raw)
     mixed = tmp_path / "mixed.jsonl"
     mixed.write_bytes(b"\n".join(lines))
-    sent = run_cli(["produce", "--raw", str(mixed)], cli_env)
+    # each line goes as the school it names; a school id that cannot name a Kafka user and topic has no
+    # login, so its lines go as another school and are refused as foreign_school (a replay has no sender)
+    unsendable = [raw for raw in lines if (k := school_key(raw)) and not valid_school_id(k)]
+    assert unsendable, "the hostile lines include school ids that cannot name a topic"
+    sendable = tmp_path / "sendable.jsonl"
+    sendable.write_bytes(b"\n".join(raw for raw in lines if raw not in unsendable))
+    sent = run_cli(["produce", "--raw", "--as-schools", str(mixed)], cli_env)
     assert sent.returncode == 0, sent.stdout + sent.stderr
     worker = run_cli(["worker", "--exit-when-idle", "3"], cli_env, timeout=240)
     assert worker.returncode == 0, worker.stderr[-4000:]
@@ -37,7 +47,7 @@ def test_a_hostile_file_through_the_stream_equals_its_replay(
     assert streamed.returncode == 0, streamed.stderr
 
     replay_env = dict(cli_env, DUALTRACK_CLICKHOUSE_URL=server_url + "_replay")
-    replayed = run_cli(["replay", str(mixed), "--format", "json"], replay_env)
+    replayed = run_cli(["replay", str(sendable), "--format", "json"], replay_env)
     assert replayed.returncode == 0, replayed.stderr
     counts = json.loads(replayed.stdout)
     assert (
@@ -47,6 +57,19 @@ def test_a_hostile_file_through_the_stream_equals_its_replay(
     report = run_cli(["report", "--as-of", AS_OF, "--format", "json"], replay_env)
     assert_same_report(json.loads(report.stdout), streamed.stdout)
 
+    dead = {}
+    for url in (server_url, server_url + "_replay"):
+        with open_store(url=url) as st:
+            dead[url] = {
+                r["reason"]: r["n"]
+                for r in st.query(
+                    f"SELECT reason, count() AS n FROM {st.table('dead_letters')} FINAL GROUP BY reason"
+                )
+            }
+    assert (
+        dead[server_url].get("foreign_school", 0) > 0 and "foreign_school" not in dead[server_url + "_replay"]
+    )
+    assert sum(dead[server_url].values()) == sum(dead[server_url + "_replay"].values()) + len(unsendable)
     for url in (server_url, server_url + "_replay"):
         with open_store(url=url) as st:
             assert national_ids_in(st) == []
@@ -64,12 +87,15 @@ _n = itertools.count()
 )
 @given(streams())
 def test_replay_survives_fuzzing_on_the_server(
-    run_database: str, tmp_path_factory: pytest.TempPathFactory, stream: tuple[list[bytes], list[bytes]]
+    services: Settings,
+    run_database: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    stream: tuple[list[bytes], list[bytes]],
 ) -> None:
     n = next(_n)
     tmp = tmp_path_factory.mktemp(f"fuzz{n}")
     check(
-        lambda name: open_store(url=f"clickhouse://127.0.0.1:9000/{run_database}_fuzz{n}_{name}"),
+        lambda name: open_store(url=clickhouse_url(services, f"{run_database}_fuzz{n}_{name}")),
         tmp,
         *stream,
     )

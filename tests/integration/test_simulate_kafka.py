@@ -7,6 +7,9 @@ import time
 
 from kafka import KafkaConsumer, TopicPartition
 
+from dualtrack.kafka_auth import kafka_client_options
+from dualtrack.settings import Settings
+from streams.topics import school_topics
 from tests.integration.conftest import run_cli
 
 
@@ -18,10 +21,12 @@ def test_simulate_produces_every_event_at_the_given_rate(cli_env: dict[str, str]
     sent = int(re.search(r"sent (\d+) events", result.stdout).group(1))  # type: ignore[union-attr]
     assert sent > 200
     assert elapsed >= sent / 400  # paced, not a burst
-    consumer = KafkaConsumer(bootstrap_servers=services.kafka_bootstrap_servers)
+    settings = Settings(topic_prefix=cli_env["DUALTRACK_TOPIC_PREFIX"])
+    consumer = KafkaConsumer(**kafka_client_options(settings))  # the worker's login
     try:
-        topic = f"{cli_env['DUALTRACK_TOPIC_PREFIX']}.intake"
-        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        topics = school_topics(settings)  # each school sent as itself, to its own topic
+        assert len(topics) == 3
+        parts = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
         assert sum(consumer.end_offsets(parts).values()) == sent
     finally:
         consumer.close()

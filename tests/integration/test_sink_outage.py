@@ -14,15 +14,16 @@ from infra.services import port_open
 from sinks.clickhouse import ServerStore
 from sinks.eventlog import EventLog
 from tests.helpers import accepted, hire
-from tests.integration.conftest import free_port
+from tests.integration.conftest import clickhouse_url, free_port
 
 
 def test_writes_survive_a_server_outage_without_loss_or_doubles(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     native, http = free_port(), free_port()
-    server = ClickHouse(Settings(var_dir=tmp_path / "var", clickhouse_port=native, clickhouse_http_port=http))
+    settings = Settings(var_dir=tmp_path / "var", clickhouse_port=native, clickhouse_http_port=http)
+    server = ClickHouse(settings)
     assert " started " in server.up()
     try:
-        store = ServerStore("127.0.0.1", native, "outage", retry_seconds=90)
+        store = ServerStore.from_url(clickhouse_url(settings, "outage"), retry_seconds=90)
         store.migrate()
         batches, size = 16, 50
         log = EventLog(store)

@@ -10,18 +10,19 @@ from pathlib import Path
 
 from kafka.admin import KafkaAdminClient
 
+from dualtrack.kafka_auth import kafka_admin_options
 from dualtrack.settings import Settings
 from infra.clickhouse import ClickHouse
 from tests.helpers import ROOT, example
-from tests.integration.conftest import CLI, free_port, run_cli
+from tests.integration.conftest import CLI, clickhouse_url, free_port, run_cli
 from tests.integration.test_stream import counts
 from tests.report_compare import assert_same_report
 
 OUTAGE_SECONDS = 30
 
 
-def _members(bootstrap: str, group: str) -> tuple[str, list[str]]:
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="dualtrack-test")
+def _members(settings: Settings, group: str) -> tuple[str, list[str]]:
+    admin = KafkaAdminClient(**kafka_admin_options(settings), client_id="dualtrack-test")
     try:
         desc = admin.describe_groups([group])[group]
         return desc["group_state"], sorted(m["member_id"] for m in desc["members"])
@@ -33,10 +34,11 @@ def test_worker_keeps_its_group_while_clickhouse_is_down_and_loses_nothing(
     cli_env: dict[str, str], services: Settings, tmp_path: Path
 ) -> None:
     native, http = free_port(), free_port()
-    server = ClickHouse(Settings(var_dir=tmp_path / "var", clickhouse_port=native, clickhouse_http_port=http))
-    url = f"clickhouse://127.0.0.1:{native}/late"
+    settings = Settings(var_dir=tmp_path / "var", clickhouse_port=native, clickhouse_http_port=http)
+    server = ClickHouse(settings)
+    url = clickhouse_url(settings, "late", create=True)  # the password the server will start with
     env = dict(cli_env, DUALTRACK_CLICKHOUSE_URL=url, DUALTRACK_SINK_RETRY_SECONDS="180")
-    produced = run_cli(["produce", "--raw", str(example("province-small.jsonl"))], env)
+    produced = run_cli(["produce", "--raw", "--as-schools", str(example("province-small.jsonl"))], env)
     assert produced.returncode == 0, produced.stderr
     group = f"{env['DUALTRACK_TOPIC_PREFIX']}-worker"
     worker = subprocess.Popen([*CLI, "worker", "--exit-when-idle", "3"], env=env, cwd=ROOT,
@@ -46,7 +48,7 @@ def test_worker_keeps_its_group_while_clickhouse_is_down_and_loses_nothing(
         deadline = time.monotonic() + OUTAGE_SECONDS
         while time.monotonic() < deadline:
             time.sleep(5)
-            seen.append(_members(services.kafka_bootstrap_servers, group))
+            seen.append(_members(services, group))
         joined = [s for s in seen if s[1]]
         assert joined, f"the worker never joined its group: {seen}"
         first = joined[0]

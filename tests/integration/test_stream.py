@@ -20,7 +20,7 @@ AS_OF = "2025-12-31T23:59:59+08:00"
 
 
 def produce_example(env: dict[str, str]) -> None:
-    result = run_cli(["produce", "--raw", str(example("province-small.jsonl"))], env)
+    result = run_cli(["produce", "--raw", "--as-schools", str(example("province-small.jsonl"))], env)
     assert result.returncode == 0, result.stderr
     assert "sent 1085" in result.stdout
 

@@ -25,7 +25,11 @@ async def pipeline(tmp_path: Any) -> AsyncIterator[Pipeline]:
     # built inside the test's running loop, so Faust makes no loop of its own for the app
     p = create_app(
         Settings(
-            topic_prefix="unit", var_dir=tmp_path, store_path=tmp_path / "store", stream_batch_seconds=0.1
+            topic_prefix="unit",
+            var_dir=tmp_path,
+            store_path=tmp_path / "store",
+            stream_batch_seconds=0.1,
+            kafka_security_protocol="PLAINTEXT",  # no broker here: the agents run in memory
         )
     )
     yield p

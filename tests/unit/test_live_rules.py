@@ -77,7 +77,7 @@ async def test_the_notifier_tells_a_critical_alert_once_and_a_value_change_not_a
     url = f"http://127.0.0.1:{server.server_port}/hook"
     pipeline = create_app(
         Settings(topic_prefix="unit", var_dir=tmp_path, store_path=tmp_path / "store", alert_webhook_url=url,
-                 stream_batch_seconds=0.1)
+                 stream_batch_seconds=0.1, kafka_security_protocol="PLAINTEXT")
     )  # fmt: skip
     fired = _record("fired", "critical", "2025-03-01T08:00:00+08:00", 25.0)
     moved = _record("updated", "critical", "2025-03-02T08:00:00+08:00", 25.5)

@@ -15,12 +15,14 @@ from typer.testing import CliRunner
 from dualtrack.cli import app
 
 TOKEN = "glsa_test_token"
+READER_PASSWORD = "reader-Password-for-the-test"
 
 
 class FakeGrafana(BaseHTTPRequestHandler):
     state: dict[str, dict[str, Any]]
     writes: list[tuple[str, str]]
     violations: list[str]
+    secure: dict[str, dict[str, str]]  # datasource uid -> secureJsonData, which Grafana never returns
 
     def _reply(self, code: int, body: Any) -> None:
         data = json.dumps(body).encode()
@@ -80,7 +82,9 @@ class FakeGrafana(BaseHTTPRequestHandler):
             for key in ("name", "type", "access", "jsonData"):
                 if key not in body:
                     self.violations.append(f"{self.command} {path}: datasource without {key}")
-            s["datasources"][body["uid"]] = body
+            secure = body.pop("secureJsonData", None) or {}
+            self.secure[body["uid"]] = secure
+            s["datasources"][body["uid"]] = {**body, "secureJsonFields": dict.fromkeys(secure, True)}
             return self._reply(200, {"datasource": body, "message": "Datasource added"})
         if self.command == "POST" and path == "/api/dashboards/db":
             d = body.get("dashboard", {})
@@ -119,9 +123,10 @@ class FakeGrafana(BaseHTTPRequestHandler):
 
 
 @pytest.fixture()
-def grafana():  # type: ignore[no-untyped-def]
+def grafana(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("DUALTRACK_CLICKHOUSE_READER_PASSWORD", READER_PASSWORD)
     FakeGrafana.state = {"folders": {}, "datasources": {}, "dashboards": {}, "rules": {}}
-    FakeGrafana.writes, FakeGrafana.violations = [], []
+    FakeGrafana.writes, FakeGrafana.violations, FakeGrafana.secure = [], [], {}
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeGrafana)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -143,9 +148,25 @@ def test_publish_creates_everything_then_a_second_publish_changes_nothing(grafan
     first = _publish(url)
     assert not fake.violations, fake.violations
     assert len(fake.state["dashboards"]) == 7 and len(fake.state["rules"]) >= 4
-    assert fake.state["datasources"]["dualtrack-clickhouse"]["type"] == "grafana-clickhouse-datasource"
+    ds = fake.state["datasources"]["dualtrack-clickhouse"]
+    assert ds["type"] == "grafana-clickhouse-datasource" and ds["jsonData"]["username"] == "grafana_reader"
+    assert fake.secure["dualtrack-clickhouse"] == {"password": READER_PASSWORD}  # only in secureJsonData
+    assert READER_PASSWORD not in json.dumps(ds) + plan + first
     assert "0 unchanged" in first
     writes = len(fake.writes)
     second = _publish(url)
     assert len(fake.writes) == writes, fake.writes[writes:]
     assert "0 change(s)" in second
+    rotated = _publish(url, "--set-password")  # after a rotation: the datasource is written again
+    assert "update    datasource" in rotated and fake.writes[writes:] == [
+        ("PUT", "/api/datasources/uid/dualtrack-clickhouse")
+    ]
+
+
+def test_publish_without_the_readers_password_names_the_setting(grafana, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url, fake = grafana
+    monkeypatch.delenv("DUALTRACK_CLICKHOUSE_READER_PASSWORD")
+    monkeypatch.setenv("DUALTRACK_VAR_DIR", str(tmp_path))  # no local secrets file either
+    result = CliRunner().invoke(app, ["dashboards", "publish", "--url", url, "--token", TOKEN])
+    assert result.exit_code != 0 and "DUALTRACK_CLICKHOUSE_READER_PASSWORD" in str(result.exception)
+    assert fake.writes == []
