@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from dualtrack.settings import Settings
-from infra.clickhouse import ClickHouse
+from infra.clickhouse import ClickHouse, local_url
 from infra.kafka import Kafka
 from sinks.base import open_store
 from tests.helpers import ROOT, example
@@ -63,11 +63,11 @@ def soak_round(n: int, rnd: random.Random, env: dict[str, str], kafka: Kafka, se
                events: Path) -> tuple[bool, str]:  # fmt: skip
     prefix = f"soak-{os.getpid()}-{n}"
     db = f"soak_{os.getpid()}_{n}"
-    url = f"clickhouse://127.0.0.1:{server.settings.clickhouse_port}/{db}"
+    url = local_url(server.settings, "default", db)
     round_env = dict(env, DUALTRACK_TOPIC_PREFIX=prefix, DUALTRACK_CLICKHOUSE_URL=url,
                      DUALTRACK_STREAM_BATCH_SIZE=str(rnd.choice([50, 200, 1000])),
                      DUALTRACK_STREAM_BATCH_SECONDS="0.2")  # fmt: skip
-    sent = run(["produce", "--raw", str(events)], round_env)
+    sent = run(["produce", "--raw", "--as-schools", str(events)], round_env)  # each line as its school
     if sent.returncode != 0:
         return False, f"produce failed: {sent.stdout[-300:]} {sent.stderr[-300:]}"
     kills, restarted = rnd.randint(1, 3), []

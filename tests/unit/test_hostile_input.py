@@ -199,3 +199,34 @@ def test_bad_arguments_get_one_line_and_a_non_zero_exit(args: list[str], needle:
     assert len(result.stderr.strip().splitlines()) <= 2, result.stderr  # typer's usage line, then the error
     assert needle in result.stderr
     assert NATIONAL_ID[:-1] not in result.stderr
+
+
+def test_an_event_the_rules_fail_on_is_dead_lettered_apply_failed_and_the_rest_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A defect in the rules (simulated: applying one event raises) costs that event only: it is
+    dead-lettered as apply_failed with the error, and every other event is folded."""
+    from rules.state import Province
+
+    lines = example("province-small.jsonl").read_bytes().splitlines()
+    victim = next(
+        r for r in map(validate, lines) if isinstance(r, Accepted) and r.event_type == "teacher.hired"
+    )
+    apply = Province.apply
+
+    def defective(self: Province, event: Accepted) -> object:
+        if event.event_id == victim.event_id:
+            raise ZeroDivisionError("a defect")
+        return apply(self, event)
+
+    monkeypatch.setattr(Province, "apply", defective)
+    with EmbeddedStore(tmp_path / "store") as st:
+        counts = replay(st, [example("province-small.jsonl")], RULES)
+        dead = st.query(f"SELECT reason, event_id, message FROM {st.table('dead_letters')} FINAL "
+                        "WHERE reason = 'apply_failed'")  # fmt: skip
+        assert [(d["event_id"], "ZeroDivisionError: a defect" in d["message"]) for d in dead] == [
+            (victim.event_id, True)
+        ]
+        assert counts.applied == 1056 - 1 and counts.dead_lettered == 8 + 1
+        report = report_from_store(st, RULES, datetime.fromisoformat("2025-12-31T23:59:59+08:00"))
+        assert report["province"]["schools"] > 0
