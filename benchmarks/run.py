@@ -259,7 +259,10 @@ class Bench:
         procs = [subprocess.Popen([*CLI, "worker"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL) for env, _ in jobs]  # fmt: skip
         try:
-            done = max(self._wait_for(env["DUALTRACK_CLICKHOUSE_URL"], n, started) for env, n in jobs)
+            done = max(
+                self._wait_for(env["DUALTRACK_CLICKHOUSE_URL"], n, started, [p])
+                for (env, n), p in zip(jobs, procs, strict=True)
+            )
         finally:
             for p in procs:
                 p.terminate()
@@ -320,24 +323,32 @@ class Bench:
     def _stream_rate(self, workers: int, expected: int) -> dict[str, float]:
         env = self._prefix()
         self._produce(env, self.events)
-        procs, started = [], time.perf_counter()
-        for _ in range(workers):
+        procs, logs, started = [], [], time.perf_counter()
+        for i in range(workers):
+            # the log goes to a file: a pipe nobody reads until the end fills up and stops the worker
+            logs.append(self.work / f"worker-{env['DUALTRACK_TOPIC_PREFIX']}-{i}.log")
             cmd = ["/usr/bin/time", "-f", "%M", *CLI, "worker"]
-            procs.append(subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.PIPE, text=True,
-                                          start_new_session=True))  # fmt: skip
+            with logs[-1].open("w") as log:
+                procs.append(subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
+                                              start_new_session=True))  # fmt: skip
         try:
-            done_at = self._wait_for(env["DUALTRACK_CLICKHOUSE_URL"], expected, started)
+            done_at = self._wait_for(env["DUALTRACK_CLICKHOUSE_URL"], expected, started, procs)
+        except RuntimeError as err:
+            tails = " | ".join(log.read_text(errors="replace")[-600:] for log in logs)
+            raise RuntimeError(f"{err}; the workers' last words: {tails}") from None
         finally:
             rss = 0.0
-            for p in procs:  # GNU time does not pass a signal on: stop the worker under it
-                os.killpg(p.pid, signal.SIGTERM)
-                _, err = p.communicate(timeout=120)
-                digits = [x for x in err.split() if x.isdigit()]
+            for p, log in zip(procs, logs, strict=True):  # GNU time passes no signal on: stop its worker
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGTERM)
+                p.wait(timeout=120)
+                digits = [x for x in log.read_text(errors="replace").split() if x.isdigit()]
                 rss = max(rss, int(digits[-1]) / 1024 if digits else 0.0)
         return {"rate": expected / (done_at - started), "rss": rss}
 
-    def _wait_for(self, url: str, expected: int, started: float, timeout: float = 3600) -> float:
+    def _wait_for(self, url: str, expected: int, started: float, workers: list[subprocess.Popen[Any]],
+                  timeout: float = 3600) -> float:  # fmt: skip
+        """When the store holds `expected` events; fails at once when every worker has exited."""
         from sinks.base import open_store
 
         with open_store(url=url) as st:
@@ -346,6 +357,9 @@ class Bench:
                 n = int(st.query(f"SELECT uniqExact(event_id) AS n FROM {st.table('events')}")[0]["n"])
                 if n >= expected:
                     return time.perf_counter()
+                if all(w.poll() is not None for w in workers):
+                    codes = [w.returncode for w in workers]
+                    raise RuntimeError(f"every worker exited ({codes}) with {n} of {expected} events kept")
                 time.sleep(0.2)
         raise RuntimeError(f"the stream kept fewer than {expected} events within {timeout}s")
 
@@ -363,7 +377,7 @@ class Bench:
         worker = subprocess.Popen([*CLI, "worker"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)  # fmt: skip
         try:
-            done = self._wait_for(env["DUALTRACK_CLICKHOUSE_URL"], expected, started)
+            done = self._wait_for(env["DUALTRACK_CLICKHOUSE_URL"], expected, started, [worker])
         finally:
             worker.terminate()
             worker.wait(timeout=120)

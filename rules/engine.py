@@ -7,10 +7,14 @@ set of kept events, which is how an as-of report and a late event's restatement 
 from __future__ import annotations
 
 import bisect
+import functools
+import hashlib
+import logging
 import pickle
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from rules.alerts import (
@@ -37,6 +41,8 @@ from rules.indicators import (
 from rules.limits import Rules
 from rules.state import Changes, Province
 from schemas.validation import Accepted
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +160,37 @@ def restore(state: bytes, rules: Rules) -> Engine:
     engine: Engine = pickle.loads(state)  # noqa: S301 - our own snapshot, never external data
     engine.rules = rules
     return engine
+
+
+def restore_stored(state: bytes, rules: Rules) -> Engine | None:
+    """An engine from a stored checkpoint, or None when it cannot be loaded (a damaged part, classes
+    that changed under an unchanged `state_key`): the caller then folds from the log, which is slower
+    and always right."""
+    try:
+        engine = restore(state, rules)
+    except Exception as exc:  # any failure to load means: refold
+        log.warning("a stored checkpoint does not load (%s); folding from the log", type(exc).__name__)
+        return None
+    return engine if isinstance(engine, Engine) else None
+
+
+def state_key(rules: Rules) -> str:
+    """What a stored checkpoint must match to be restored: the rules file (its version and every value
+    the fold reads) and the rules' code, since a checkpoint is a pickle of these classes. After an
+    upgrade or a change of limits the first start folds the log once and checkpoints again."""
+    read = [f.name for f in fields(rules) if f.compare and f.name != "notifications"]
+    values = {name: getattr(rules, name) for name in read}
+    digest = hashlib.sha256(repr(sorted(values.items())).encode())
+    digest.update(_code_fingerprint().encode())
+    return f"{rules.version}+{digest.hexdigest()[:16]}"
+
+
+@functools.cache
+def _code_fingerprint() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def ordered(events: Iterable[Accepted]) -> list[Accepted]:

@@ -3,7 +3,8 @@ an as-of report folds only the events after it instead of the whole history.
 
 A checkpoint is usable only while the log holds exactly the events it had up to its position: a late
 event before the position changes that count, and the checkpoint is then passed over (nothing has to
-be invalidated by hand). A checkpoint of another rules version is never used.
+be invalidated by hand). A checkpoint is stored under a key (`rules.engine.state_key`: the rules
+file's values and the rules' code; the `rule_version` column) and is never used under another.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class Checkpoints:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def save(self, position: tuple[datetime, str], events: int, rule_version: str, state: bytes) -> None:
+    def save(self, position: tuple[datetime, str], events: int, key: str, state: bytes) -> None:
         blob = zlib.compress(state, 1)
         parts = [blob[i : i + PART_BYTES] for i in range(0, len(blob), PART_BYTES)] or [b""]
         now, version = datetime.now(UTC), time.time_ns()
@@ -42,7 +43,7 @@ class Checkpoints:
                 "position_id": [position[1]] * len(parts),
                 "events": [events] * len(parts),
                 "taken_at": [now] * len(parts),
-                "rule_version": [rule_version] * len(parts),
+                "rule_version": [key] * len(parts),
                 "part": list(range(len(parts))),
                 "parts": [len(parts)] * len(parts),
                 "blob": parts,
@@ -50,15 +51,15 @@ class Checkpoints:
             },
         )
 
-    def latest(self, rule_version: str, until: datetime | None = None) -> Checkpoint | None:
-        """The newest usable checkpoint at or before `until` (any, when None)."""
+    def latest(self, key: str, until: datetime | None = None) -> Checkpoint | None:
+        """The newest usable checkpoint stored under `key`, at or before `until` (any, when None)."""
         table = self.store.table("engine_checkpoints")
-        where = f"WHERE rule_version = {quoted(rule_version)}"
+        where = f"WHERE rule_version = {quoted(key)}"
         if until is not None:
             where += f" AND position_us <= {micros(until)}"
-        key = "position_us, position_id, events"
+        head = "position_us, position_id, events"
         heads = self.store.query(
-            f"SELECT {key}, max(parts) AS parts, count() AS have FROM {table} FINAL {where} GROUP BY {key} "  # noqa: S608 - names, a quoted version, an integer
+            f"SELECT {head}, max(parts) AS parts, count() AS have FROM {table} FINAL {where} GROUP BY {head} "  # noqa: S608 - names, a quoted version, an integer
             "ORDER BY position_us DESC, position_id DESC LIMIT 8"
         )
         log = EventLog(self.store)

@@ -13,6 +13,9 @@ from datetime import datetime
 from schemas.validation import Accepted, Rejected, decode
 from sinks.base import Store, micros, quoted, utc
 
+#: event ids per lookup query: a canonical id is 36 characters, so a slice is about 80 KB of SQL
+ID_SLICE = 2000
+
 
 class EventLog:
     """The `events` and `dead_letters` tables of one store."""
@@ -124,10 +127,14 @@ class EventLog:
         if not ids:
             return {}
         events = self.store.table("events")
-        listed = ", ".join(quoted(i) for i in ids)
-        sql = f"SELECT event_id, any(content_hash) AS h FROM {events} WHERE event_id IN ({listed})"  # noqa: S608 - a table name, quoted ids
-        rows = self.store.query(f"{sql} GROUP BY event_id")
-        return {r["event_id"]: r["h"] for r in rows}
+        found: dict[str, str] = {}
+        # a batch after a backlog holds thousands of ids: the server parses at most 256 KiB of query
+        # text (max_query_size), so the ids go in slices well below it
+        for start in range(0, len(ids), ID_SLICE):
+            listed = ", ".join(quoted(i) for i in ids[start : start + ID_SLICE])
+            sql = f"SELECT event_id, any(content_hash) AS h FROM {events} WHERE event_id IN ({listed})"  # noqa: S608 - a table name, quoted ids
+            found.update((r["event_id"], r["h"]) for r in self.store.query(f"{sql} GROUP BY event_id"))
+        return found
 
     def last_arrivals(self) -> dict[str, datetime]:
         """school_id -> when its latest kept event arrived."""

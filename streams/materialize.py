@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from rules.alerts import EVENT_RULES, Alert, AlertKey, Transition
-from rules.engine import Engine, Incremental, Step, TooLate, restore
+from rules.engine import Engine, Incremental, Step, TooLate, restore_stored, state_key
 from rules.forecast import forecast_alerts, forecast_transitions, forecasts
 from rules.indicators import Indicators, day_of, studio_reasons
 from rules.limits import Rules
@@ -123,8 +123,10 @@ class Materializer:
         stored transitions of that month that no longer hold are retracted, before the next month (and
         before any checkpoint), so an interrupted catch-up leaves nothing half-done behind its checkpoint."""
         now = now or datetime.now(UTC)
-        checkpoint = self.checkpoints.latest(self.rules.version)
-        base = restore(checkpoint.state, self.rules) if checkpoint else None
+        checkpoint = self.checkpoints.latest(state_key(self.rules))
+        base = restore_stored(checkpoint.state, self.rules) if checkpoint else None
+        if base is None:
+            checkpoint = None
         self.state = Incremental(self.rules, base=base)
         self.last_arrival = self.log.last_arrivals()
         folded = 0
@@ -237,7 +239,7 @@ class Materializer:
         if position is None:
             return
         state = pickle.dumps(self.engine, protocol=pickle.HIGHEST_PROTOCOL)
-        self.checkpoints.save(position, self.engine.province.applied, self.rules.version, state)
+        self.checkpoints.save(position, self.engine.province.applied, state_key(self.rules), state)
         self._since_checkpoint = 0
         self._checkpoint_at = time.monotonic()
 

@@ -81,3 +81,23 @@ def test_replay_and_report_on_the_server(cli_env: dict[str, str], tmp_path: Path
     rep = run_cli(["report", "--as-of", f"{day}T23:59:59+08:00", "--format", "json"], cli_env)
     assert rep.returncode == 0, rep.stderr
     assert_same_report(example(f"expected-report-{day}.json"), rep.stdout)
+
+
+def test_the_duplicate_rule_takes_a_backlog_batch_on_the_server(server_url: str) -> None:
+    """After a backlog the engine takes batches of thousands of events; their id lookup must fit the
+    server's 256 KiB query limit (a worker once stopped here with 'Max query size exceeded')."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from schemas.validation import Accepted, validate
+    from sinks.eventlog import EventLog
+
+    lines = example("province-small.jsonl").read_bytes().splitlines()
+    kept = list({e.event_id: e for line in lines if isinstance(e := validate(line), Accepted)}.values())
+    with open_store(url=server_url) as st:
+        st.migrate()
+        log = EventLog(st)
+        log.append(kept[:500], datetime.now(UTC))
+        unknown = [str(uuid.UUID(int=i)) for i in range(12_000)]
+        found = log.hashes_of([*unknown, *(e.event_id for e in kept)])
+    assert found == {e.event_id: e.content_hash for e in kept[:500]}

@@ -4,6 +4,7 @@ every few hundred events here, so most times fall between two checkpoints and a 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections.abc import Iterator
@@ -15,12 +16,13 @@ import pytest
 from dualtrack.replay import replay
 from dualtrack.reporting import engine_at, report_from_store
 from dualtrack.simulate import Simulator, write_jsonl
-from rules.engine import fold
+from rules.engine import fold, state_key
 from rules.limits import load_rules
 from rules.report import build_report
 from schemas.validation import Accepted, validate
 from sinks.checkpoints import Checkpoints
 from sinks.embedded import EmbeddedStore
+from sinks.eventlog import EventLog
 from streams import materialize
 
 RULES = load_rules()
@@ -49,7 +51,7 @@ def test_the_replay_left_many_checkpoints(province: tuple[EmbeddedStore, list[Ac
     table = store.table("engine_checkpoints")
     n = store.query(f"SELECT uniqExact(position_us, position_id) AS n FROM {table}")[0]["n"]
     assert n >= 5, "the test needs several checkpoints to choose from"
-    assert Checkpoints(store).latest(RULES.version) is not None
+    assert Checkpoints(store).latest(state_key(RULES)) is not None
 
 
 def test_as_of_reports_from_checkpoints_equal_a_full_refold(
@@ -92,3 +94,34 @@ def test_a_late_event_passes_over_the_checkpoints_it_invalidates(
         )
         got = report_from_store(store, RULES, as_of)
         assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True), as_of
+
+
+def test_a_checkpoint_of_other_limits_or_damaged_is_never_restored(
+    province: tuple[EmbeddedStore, list[Accepted]],
+) -> None:
+    """A checkpoint is the fold under one set of limits and one version of the rules' code: a report
+    under changed limits, or from a checkpoint that no longer loads, is the full refold, not a stale or
+    broken state (an upgrade costs one refold, never a wrong report or a crash at start)."""
+    store, _ = province
+    events = list(store_events(store))
+    as_of = max(e.occurred_at for e in events) + timedelta(days=1)
+    stricter = dataclasses.replace(RULES, studio_min_members=RULES.studio_min_members + 3)
+    assert state_key(stricter) != state_key(RULES)
+    checkpoints = Checkpoints(store)
+    newest = checkpoints.latest(state_key(RULES))
+    assert newest is not None
+    assert checkpoints.latest(state_key(stricter)) is None
+    assert report_from_store(store, stricter, as_of) == build_report(fold(events, stricter, as_of), as_of)
+
+    # the same position rewritten with a state that does not unpickle (the newer row replaces the old)
+    checkpoints.save(newest.position, newest.events, state_key(RULES), b"not a pickle")
+    try:
+        assert checkpoints.latest(state_key(RULES)) is not None
+        assert report_from_store(store, RULES, as_of) == build_report(fold(events, RULES, as_of), as_of)
+    finally:
+        checkpoints.save(newest.position, newest.events, state_key(RULES), newest.state)
+
+
+def store_events(store: EmbeddedStore) -> Iterator[Accepted]:
+    for page in EventLog(store).events_after(None):
+        yield from page
