@@ -219,11 +219,11 @@ def produce(
     if not as_schools:
         summary = produce_files(settings, files, raw=raw, console=err)
     else:
-        from dualtrack.schools import SchoolSenders
+        from dualtrack.schools import BULK_LINGER_MS, SchoolSenders
         from schemas.jsonlines import read_lines
 
         ids = dict.fromkeys(school_key(line) for f in files for line in read_lines(f))
-        with SchoolSenders(settings, ids) as senders:
+        with SchoolSenders(settings, ids, linger_ms=BULK_LINGER_MS) as senders:
             summary = produce_files(settings, files, raw=raw, console=err, producer=senders)
     out.print(
         f"{summary.lines} lines: sent {summary.sent}, rejected locally {summary.rejected}, "
@@ -275,12 +275,13 @@ def simulate(
     if output is not None:
         out.print(f"wrote {write_jsonl(events, str(output))} events to {output}")
         return
-    from dualtrack.schools import SchoolSenders
+    from dualtrack.schools import BULK_LINGER_MS, SchoolSenders
 
     settings = Settings()
     started = time_.monotonic()
     # each simulated school gets its own login and sends as itself (on a PLAINTEXT broker: one producer)
-    with SchoolSenders(settings, sorted({e["school_id"] for e in events})) as senders:
+    linger = {} if rate else {"linger_ms": BULK_LINGER_MS}
+    with SchoolSenders(settings, sorted({e["school_id"] for e in events}), **linger) as senders:
         for n, e in enumerate(events, 1):
             senders.send_raw(json.dumps(e, ensure_ascii=False).encode(), key=e["school_id"])
             if rate:  # pace the stream: event n leaves no earlier than n / rate seconds after the start

@@ -173,22 +173,31 @@ def open_deployment(settings: Settings, school_ids: Iterable[str]) -> dict[str, 
     return ensure_schools(settings, school_ids)
 
 
+#: SchoolSenders' linger for a bulk send (see there)
+BULK_LINGER_MS = 500
+
+
 class SchoolSenders:
     """Sends a province's lines each as its own school: one producer per school, logged in with that
     school's credentials, so the worker sees every event on the topic of the school that sent it (as
     in production, where each HR system holds its own login). A line that names no school of the
     deployment goes as the first school (its HR system sent something unreadable). On a PLAINTEXT
     broker, one producer. Producers open at a school's first line; `flush` waits for every
-    acknowledgement. It has EventProducer's `send`, `send_raw` and `flush`."""
+    acknowledgement. It has EventProducer's `send`, `send_raw` and `flush`.
 
-    def __init__(self, settings: Settings, school_ids: Iterable[str]) -> None:
+    Each producer's network thread wakes once per `linger_ms` while it holds a record. A bulk send (a
+    file, where every school always has one waiting) wants `BULK_LINGER_MS`: 30,000 lines of 550
+    schools took 42 s to send at 20 ms and 10 s at 500 ms on a 2-core machine. A paced stream keeps
+    the default, since the linger is added to every event's delay."""
+
+    def __init__(self, settings: Settings, school_ids: Iterable[str], linger_ms: int = 20) -> None:
         from streams.producer import EventProducer
         from streams.topics import ensure_topics
 
         ids = [s for s in dict.fromkeys(school_ids) if valid_school_id(s)]
         if not ids:
             raise SchoolError("no line names a school that could send it: nothing to send as a school")
-        self.settings, self.fallback = settings, ids[0]
+        self.settings, self.fallback, self.linger_ms = settings, ids[0], linger_ms
         self.configs: dict[str, ClientConfig] = open_deployment(settings, ids) if secured(settings) else {}
         self.producers: dict[str, EventProducer] = {}
         ensure_topics(settings)
@@ -204,7 +213,7 @@ class SchoolSenders:
         producer = self.producers.get(school)
         if producer is None:
             login = self.configs[school].settings(self.settings)
-            producer = self.producers[school] = EventProducer(login)
+            producer = self.producers[school] = EventProducer(login, linger_ms=self.linger_ms)
         return producer, key
 
     def send_raw(self, value: bytes, key: str = "") -> Any:
