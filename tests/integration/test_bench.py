@@ -32,5 +32,7 @@ def test_every_benchmark_runs_at_a_tiny_size(services: Settings, tmp_path: Path)
                  "panel_p95_chdb_ms", "panel_p95_server_ms", "stream_events_per_s", "two_workers_speedup",
                  "restart_s", "freshness_p99_s", "replay_peak_rss_mb", "worker_peak_rss_mb", "provinces_events_per_s"):  # fmt: skip
         assert isinstance(figures.get(name), int | float), name
+    for name in ("replay_peak_rss_mb", "report_peak_rss_mb", "worker_peak_rss_mb"):
+        assert figures[name] > 10, f"{name}: a peak that was not measured must not pass its ceiling"
     page = (tmp_path / "performance.md").read_text()
     assert "| `replay_chdb_ratio` |" in page and "Machine:" in page
