@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import urllib.parse
 from collections import Counter
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -187,6 +188,7 @@ def worker(
         typer.Option(
             "--exit-when-idle",
             metavar="SECONDS",
+            min=0,
             help="Exit once the input has been drained for this long and every result is written.",
         ),
     ] = None,
@@ -404,16 +406,28 @@ def dashboards_publish(
     from dashboards.publish import publish
     from dualtrack.localsecrets import secret
 
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise typer.BadParameter(
+            f"{url!r} is not Grafana's address, such as http://127.0.0.1:3000", param_hint="--url"
+        )
     settings = Settings()
     try:
         password: str | None = secret(settings, "clickhouse_reader")
     except DualtrackError:  # publish says what is missing, unless this is a dry run
         password = None
+    import niquests
+
     api = GrafanaApi.from_url(url, credential=token)
-    steps = publish(
-        api, _rules(settings), clickhouse_host, clickhouse_port, database, dry_run=dry_run,
-        password=password, username=clickhouse_user, set_password=set_password,
-    )  # fmt: skip
+    try:
+        steps = publish(
+            api, _rules(settings), clickhouse_host, clickhouse_port, database, dry_run=dry_run,
+            password=password, username=clickhouse_user, set_password=set_password,
+        )  # fmt: skip
+    except niquests.ConnectionError:
+        raise DualtrackError(
+            f"cannot reach Grafana at {url}: is it running, and is the address right?"
+        ) from None
     for s in steps:
         out.print(
             f"{'would ' if dry_run and s.action != 'unchanged' else ''}{s.action:<9} {s.kind:<11} {s.uid}"
