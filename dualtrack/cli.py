@@ -590,7 +590,8 @@ def main() -> None:
         _fail(f"invalid setting {problems}")
     except OSError as e:  # a file or folder named on the command line cannot be read or written
         where = f"{e.filename}: " if e.filename else ""
-        _fail(f"{where}{e.strerror or e}")
+        why = "a file is in the way of a folder" if isinstance(e, FileExistsError) else (e.strerror or e)
+        _fail(f"{where}{why}")
     except KeyboardInterrupt:
         _fail("interrupted", 130)
 
