@@ -11,6 +11,7 @@ from dualtrack.briefing.data import Briefing, SchoolInfo, StudioInfo, Targets, l
 from rules.indicators import studio_reasons
 from rules.limits import Rules
 from rules.report import build_report
+from rules.state import Province
 from schemas.reference import CITY_CIRCLE
 from sinks.base import Store
 from sinks.eventlog import EventLog
@@ -30,15 +31,41 @@ def months_back(t: datetime, n: int) -> datetime:
     return local.replace(year=y, month=m + 1, day=min(local.day, calendar.monthrange(y, m + 1)[1]))
 
 
-def briefing_from_store(store: Store, rules: Rules, as_of: datetime, months: int = 12) -> Briefing:
-    from dualtrack.reporting import engine_at
-
+def report_times(as_of: datetime, months: int) -> tuple[list[datetime], datetime, datetime]:
+    """The times a briefing compares: the ends of the `months - 1` months before as_of's month, and the
+    same time a month and a year before."""
     local = as_of.astimezone(CST)
     month_ends = []
     for k in range(months - 1, 0, -1):
         y, m = divmod(local.year * 12 + local.month - 1 - k, 12)
         month_ends.append(month_end(y, m + 1))
-    previous_month, previous_year = months_back(as_of, 1), months_back(as_of, 12)
+    return month_ends, months_back(as_of, 1), months_back(as_of, 12)
+
+
+def directory(
+    province: Province, rules: Rules, as_of: datetime
+) -> tuple[dict[str, SchoolInfo], list[StudioInfo]]:
+    """The registered schools and their studios (by id, with compliance at as_of), as the briefing names
+    them."""
+    schools = {
+        sid: SchoolInfo(s.name, s.level or "", s.city, s.circle or CITY_CIRCLE[s.city].value, s.county)
+        for sid, s in province.schools.items()
+        if s.registered
+    }
+    studios = []
+    for st in province.studios.values():
+        if st.school_id in schools:
+            reasons = studio_reasons(province, rules, st, as_of) if st.active else ()
+            studios.append(
+                StudioInfo(st.studio_id, st.school_id, st.name, st.active, st.active and not reasons, reasons)
+            )
+    return schools, sorted(studios, key=lambda s: s.studio_id)
+
+
+def briefing_from_store(store: Store, rules: Rules, as_of: datetime, months: int = 12) -> Briefing:
+    from dualtrack.reporting import engine_at
+
+    month_ends, previous_month, previous_year = report_times(as_of, months)
     times = sorted({*month_ends, as_of, previous_month, previous_year})
     engine = engine_at(store, rules, times[0])
     reports = {times[0]: build_report(engine, times[0])}
@@ -53,19 +80,7 @@ def briefing_from_store(store: Store, rules: Rules, as_of: datetime, months: int
     while t is not None:
         reports[t] = build_report(engine, t)
         t = next(pending, None)
-    province = engine.province  # at as_of, the latest of the times
-    schools = {
-        sid: SchoolInfo(s.name, s.level or "", s.city, s.circle or CITY_CIRCLE[s.city].value, s.county)
-        for sid, s in province.schools.items()
-        if s.registered
-    }
-    studios = []
-    for st in province.studios.values():
-        if st.school_id in schools:
-            reasons = studio_reasons(province, rules, st, as_of) if st.active else ()
-            studios.append(
-                StudioInfo(st.studio_id, st.school_id, st.name, st.active, st.active and not reasons, reasons)
-            )
+    schools, studios = directory(engine.province, rules, as_of)  # at as_of, the latest of the times
 
     def known(t: datetime) -> dict[str, Any] | None:
         """The report at t, or None before the log reaches any school (no history to compare with)."""
@@ -78,7 +93,7 @@ def briefing_from_store(store: Store, rules: Rules, as_of: datetime, months: int
         previous_year=known(previous_year),
         monthly=[(m, reports[m]) for m in [*month_ends, as_of] if known(m) is not None],
         schools=schools,
-        studios=sorted(studios, key=lambda s: s.studio_id),
+        studios=studios,
         targets=Targets.from_rules(rules),
         limits=limits_from_rules(rules),
     )
