@@ -144,6 +144,18 @@ class Settings(BaseSettings):
         description="How often the worker evaluates the clock-driven rules (certificate expiry, "
         "studio inactivity) with no event.",
     )
+    late_window_days: int = Field(
+        90,
+        ge=1,
+        le=3650,
+        description="How far back (in event time, from the newest event) a late event is restated from "
+        "the engine's in-memory window; an older one is restated from a checkpoint in the store.",
+    )
+    failpoint: str | None = Field(
+        None,
+        description="For crash tests only: `NAME:MARKER` makes the worker exit at once the first time "
+        "it reaches the point NAME (streams/failpoints.py), creating the file MARKER.",
+    )
     alert_webhook_url: str | None = Field(
         None, description="Where the notifier POSTs alert transitions (JSON); unset: no notifier."
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Literal
 
@@ -67,6 +67,21 @@ class Transition:
     alert: Alert
     at: datetime
     rule_version: str
+
+    @property
+    def id(self) -> str:
+        return transition_id(self.alert.key, self.at, self.kind)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def transition_id(key: AlertKey, at: datetime, kind: str) -> str:
+    """A transition's identity, the same in the store (`alert_transitions`' key) and in every notice:
+    rule|school|subject|microseconds since the epoch|kind."""
+    d = at - _EPOCH
+    us = (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+    return f"{key[0]}|{key[1]}|{key[2]}|{us}|{kind}"
 
 
 def indicator_alert(rule: str, ind: Indicators, rules: Rules) -> Alert | None:

@@ -13,7 +13,7 @@ import logging
 import pickle
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -219,15 +219,16 @@ class Incremental:
     than the last applied one) restores the newest in-memory checkpoint taken before it and re-applies
     the log from there, so the state is always the in-order fold and a late event costs at most
     `checkpoint_every` re-applied events plus the events after it. The log kept in memory is a window:
-    it starts at `base` (an engine restored from a stored checkpoint, or the empty one) and is trimmed
-    to the oldest in-memory checkpoint as it grows; an event earlier than the window raises TooLate.
+    it starts at `base` (an engine restored from a stored checkpoint, or the empty one) and is trimmed,
+    as it grows, to the newest in-memory checkpoint at least `window` older than the newest event; an
+    event earlier than the window raises TooLate.
     """
 
     def __init__(
         self,
         rules: Rules,
         checkpoint_every: int = 5_000,
-        checkpoints_kept: int = 6,
+        window: timedelta = timedelta(days=90),
         base: Engine | None = None,
     ) -> None:
         self.rules = rules
@@ -237,9 +238,10 @@ class Incremental:
         self.log: list[Accepted] = []
         self.kept: set[str] = set()
         self.checkpoint_every = checkpoint_every
-        self.checkpoints_kept = checkpoints_kept
-        #: (log index: the number of log events the copy has applied, the pickled engine)
-        self._checkpoints: list[tuple[int, bytes]] = []
+        self.window = window
+        #: (log index: the number of log events the copy has applied, the time of the last of them, the
+        #: pickled engine)
+        self._checkpoints: list[tuple[int, datetime, bytes]] = []
 
     def extend(
         self, events: Iterable[Accepted], on_applied: Callable[[Step], None] | None = None
@@ -268,7 +270,7 @@ class Incremental:
             self._checkpoints.pop()
         # Clock-driven alerts describe the present, not the history being restated: they carry over.
         clock = {k: a for k, a in self.engine.alerts.open.items() if k[0] not in EVENT_RULES}
-        start, saved = self._checkpoints[-1] if self._checkpoints else (0, self._base)
+        start, _, saved = self._checkpoints[-1] if self._checkpoints else (0, first[0], self._base)
         self.engine = restore(saved, self.rules)
         self._apply(start, on_applied)
         self.engine.alerts.open.update(clock)
@@ -284,16 +286,20 @@ class Incremental:
             if done % self.checkpoint_every == 0 and (
                 not self._checkpoints or self._checkpoints[-1][0] < done
             ):
-                self._checkpoints.append((done, pickle.dumps(self.engine, protocol=pickle.HIGHEST_PROTOCOL)))
+                copy = pickle.dumps(self.engine, protocol=pickle.HIGHEST_PROTOCOL)
+                self._checkpoints.append((done, self.log[i].occurred_at, copy))
 
     def _trim(self) -> None:
-        """Keep the newest `checkpoints_kept` checkpoints and the log from the oldest of them on."""
-        if len(self._checkpoints) <= self.checkpoints_kept:
+        """Start the window at the newest checkpoint at least `window` older than the newest event."""
+        last = self.engine.province.last_applied
+        if last is None:
             return
-        dropped = self._checkpoints[: -self.checkpoints_kept]
-        self._checkpoints = self._checkpoints[-self.checkpoints_kept :]
-        cut, self._base = dropped[-1]
+        horizon = last[0] - self.window
+        older = [n for n, (_, at, _) in enumerate(self._checkpoints) if at <= horizon]
+        if not older:
+            return
+        cut, _, self._base = self._checkpoints[older[-1]]
         self.kept.difference_update(e.event_id for e in self.log[:cut])
         self.base_position = self.log[cut - 1].order_key
         del self.log[:cut]
-        self._checkpoints = [(i - cut, saved) for i, saved in self._checkpoints]
+        self._checkpoints = [(i - cut, at, saved) for i, at, saved in self._checkpoints[older[-1] + 1 :]]

@@ -43,6 +43,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "Projected to fall below target on {day} (if no certificate is renewed and nobody is hired)",
     },
     "line.at": {"zh-CN": "时间：{time}", "en": "Time: {time}"},
+    "line.known": {
+        "zh-CN": "获知时间：{time}（迟到的数据：事件发生在此之前）",
+        "en": "Known since: {time} (late data: the events happened before)",
+    },
     "line.why.events": {"zh-CN": "依据：由事件 {events} 引起", "en": "Why: caused by events {events}"},
     "line.why.clock": {
         "zh-CN": "依据：日期推移（按时钟判定的规则，无对应事件）",
@@ -247,6 +251,7 @@ def render_notice(n: Notice, lang: str, ctx: Context) -> Message:
         t(lang, "line.indicator", indicator=indicator),
         *_detail_lines(n, lang),
         t(lang, "line.at", time=local_time(n.at, lang)),
+        *([t(lang, "line.known", time=local_time(n.known_at, lang))] if n.late and n.known_at else []),
         *_why(n, ctx, lang),
     ]
     return Message(one_line(subject), "\n".join(lines) + "\n")

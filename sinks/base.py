@@ -115,12 +115,16 @@ class Store(abc.ABC):
             raise StoreError(f"invalid table name {name!r}")
         return f"{self.database}.{name}"
 
-    def insert_columns(self, table: str, columns: Columns) -> int:
-        """Insert rows given as columns (equal lengths); returns how many were written."""
+    def insert_columns(self, table: str, columns: Columns, atomic: bool = False) -> int:
+        """Insert rows given as columns (equal lengths); returns how many were written. With `atomic`
+        the rows go in one INSERT (one block: into an unpartitioned table, all of them or none)."""
         lengths = {len(v) for v in columns.values()}
         if len(lengths) > 1:
             raise StoreError(f"insert into {table}: columns of different lengths {sorted(lengths)}")
         n = lengths.pop() if lengths else 0
+        if atomic and n:
+            self._insert_columns(self.table(table), columns, n)
+            return n
         for start in range(0, n, self.insert_batch_rows):
             part = {k: v[start : start + self.insert_batch_rows] for k, v in columns.items()}
             self._insert_columns(self.table(table), part, min(self.insert_batch_rows, n - start))

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
 from schemas.validation import Accepted, Rejected, decode
-from sinks.base import Store, micros, quoted, utc
+from sinks.base import Store, from_micros, micros, quoted, utc
 
 #: event ids per lookup query: a canonical id is 36 characters, so a slice is about 80 KB of SQL
 ID_SLICE = 2000
@@ -135,6 +135,12 @@ class EventLog:
             sql = f"SELECT event_id, any(content_hash) AS h FROM {events} WHERE event_id IN ({listed})"  # noqa: S608 - a table name, quoted ids
             found.update((r["event_id"], r["h"]) for r in self.store.query(f"{sql} GROUP BY event_id"))
         return found
+
+    def newest_event_time(self) -> datetime | None:
+        """The occurred_at of the latest kept event in rule order (None for an empty log)."""
+        events = self.store.table("events")
+        rows = self.store.query(f"SELECT count() AS n, max(occurred_at_us) AS us FROM {events}")  # noqa: S608 - a table name
+        return from_micros(int(rows[0]["us"])) if rows and rows[0]["n"] else None
 
     def last_arrivals(self) -> dict[str, datetime]:
         """school_id -> when its latest kept event arrived."""

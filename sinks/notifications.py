@@ -69,6 +69,34 @@ class NotificationLog:
         return {f"{r['kind']}/{r['status']}": int(r["n"]) for r in rows}
 
 
+class NotifierState:
+    """The `notifier_state` table: the policy's memory as keyed JSON entries, written a cycle at a time."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def load(self) -> tuple[dict[str, str], int]:
+        """The live entries (key -> JSON body) and the newest cycle written (0 for none)."""
+        table = self.store.table("notifier_state")
+        rows = self.store.query(
+            f"SELECT key, argMax(body, cycle) AS live, max(cycle) AS newest FROM {table} GROUP BY key"  # noqa: S608 - a table name
+        )
+        newest = max((int(r["newest"]) for r in rows), default=0)
+        return {r["key"]: r["live"] for r in rows if r["live"]}, newest
+
+    def write(self, entries: dict[str, str], cycle: int) -> int:
+        """One cycle's entries (an empty body removes its key) in one INSERT: all of them or none."""
+        if not entries:
+            return 0
+        now = datetime.now(UTC)
+        keys = sorted(entries)
+        columns: dict[str, list[Any]] = {
+            "key": keys, "body": [entries[k] for k in keys], "cycle": [cycle] * len(keys),
+            "written_at": [now] * len(keys),
+        }  # fmt: skip
+        return self.store.insert_columns("notifier_state", columns, atomic=True)
+
+
 def transition_records(store: Store, until: datetime | None = None) -> list[dict[str, Any]]:
     """The alert transitions kept in `alert_transitions` (not retracted, at or before `until`), shaped as
     `streams.records.transition_record` publishes them, in the order they happened."""

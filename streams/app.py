@@ -63,6 +63,7 @@ class Pipeline:
     names: TopicNames
     runtime: Runtime
     topics: dict[str, Any] = field(default_factory=dict)  # name in TopicNames -> faust topic
+    notices: Any = None  # streams.notices.Notices: delivery of the notifier's messages (None: nobody told)
     tables: dict[str, Any] = field(default_factory=dict)
     agents: dict[str, Any] = field(default_factory=dict)
 
@@ -112,6 +113,6 @@ def create_app(
         p.topics[attr] = app.topic(getattr(names, attr), partitions=PARTITIONS[attr])
     # one Faust topic over every school's topic; `watch_school_topics` adds the schools added later
     p.topics["intake"] = app.topic(*(intake_topics or [names.intake]))
-    for module in (intake, engine, dead_letters, notifier, health):
+    for module in (intake, engine, dead_letters, notifier, health):  # the notifier before the engine starts
         module.register(p)
     return p

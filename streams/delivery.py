@@ -52,9 +52,10 @@ class WebhookSender:
             with urllib.request.urlopen(req, timeout=self.timeout):  # noqa: S310 - as above
                 return
         except urllib.error.HTTPError as err:  # an OSError too: tell permanent from transient first
+            err.close()  # the answer's connection: not left for the garbage collector
             if 400 <= err.code < 500 and err.code not in (408, 429):
                 raise Permanent(f"HTTP {err.code}") from None
-            raise
+            raise OSError(f"HTTP {err.code}") from None
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,7 @@ class Dispatcher:
             attempts += 1
             try:
                 async with self._slots:
-                    await asyncio.to_thread(sender.send, out)
+                    await self._send(sender, out, report, attempts)
                 await self._settle(out, report, "delivered", "", attempts)
                 return
             except Permanent as err:
@@ -206,8 +207,26 @@ class Dispatcher:
                 waited += pause
                 delay = min(delay * 2, self.max_delay)
 
+    async def _send(self, sender: Sender, out: Outgoing, report: Report, attempts: int) -> None:
+        """Send in a thread. Cancelled meanwhile (the engine moved to another worker), the send is
+        awaited to its end and, when it went through, recorded before letting go: a message that was
+        sent is never left unrecorded for the next owner to send again."""
+        work = asyncio.ensure_future(asyncio.to_thread(sender.send, out))
+        try:
+            await asyncio.shield(work)
+        except asyncio.CancelledError:
+            await asyncio.wait([work])
+            if not work.cancelled() and work.exception() is None:
+                await self._settle(out, report, "delivered", "", attempts)
+            raise
+
     async def _settle(self, out: Outgoing, report: Report, status: str, detail: str, attempts: int) -> None:
-        await self.ledger.record([out.settled_row(status, detail, attempts)])
+        work = asyncio.ensure_future(self.ledger.record([out.settled_row(status, detail, attempts)]))
+        try:
+            await asyncio.shield(work)  # a record under way is finished, even when cancelled meanwhile
+        except asyncio.CancelledError:
+            await asyncio.wait([work])
+            raise
         report.outcomes[status] += 1
         if status == "delivered":
             report.sent.append(out.notice_id)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pickle
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from rules.alerts import EVENT_RULES, Alert, AlertKey, Transition
@@ -36,6 +36,23 @@ from streams.health import forecast_rows
 CHECKPOINT_EVENTS = 20_000
 #: ... and the worker at least this often while events arrive (bounds the work of a restart)
 CHECKPOINT_SECONDS = 300.0
+#: how far back a late event is restated from the in-memory window (DUALTRACK_LATE_WINDOW_DAYS)
+LATE_WINDOW = timedelta(days=90)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _months(events: list[Accepted]) -> list[list[Accepted]]:
+    """Events in rule order, cut where the calendar month turns."""
+    out: list[list[Accepted]] = []
+    for e in events:
+        if out and (out[-1][-1].occurred_at.year, out[-1][-1].occurred_at.month) == (
+            e.occurred_at.year,
+            e.occurred_at.month,
+        ):
+            out[-1].append(e)
+        else:
+            out.append([e])
+    return out
 
 
 def _f(num: int, den: int) -> float:
@@ -87,16 +104,33 @@ class _Batch:
         self.studios.update(step.changes.studios)
 
 
+@dataclass(frozen=True)
+class Applied:
+    """What a batch of new events did to the alerts: the transitions (in the order they happened) and
+    whether a late event restated history, so that what holds now must be compared as a whole with
+    what was told (`rules.notifications.decide(..., restated=True)`)."""
+
+    transitions: list[Transition]
+    restated: bool = False
+
+
 class Materializer:
     """The engine over a store's kept log, writing the live tables as it goes."""
 
-    def __init__(self, store: Store, rules: Rules, checkpoint_events: int = CHECKPOINT_EVENTS) -> None:
+    def __init__(
+        self,
+        store: Store,
+        rules: Rules,
+        checkpoint_events: int = CHECKPOINT_EVENTS,
+        late_window: timedelta = LATE_WINDOW,
+    ) -> None:
         self.log = EventLog(store)
         self.tables = LiveTables(store)
         self.checkpoints = Checkpoints(store)
         self.rules = rules
         self.checkpoint_events = checkpoint_events
-        self.state = Incremental(rules)
+        self.late_window = late_window
+        self.state = Incremental(rules, window=late_window)
         #: school -> when its latest kept event arrived (the live feed_stale rule)
         self.last_arrival: dict[str, datetime] = {}
         self._since_checkpoint = 0
@@ -113,44 +147,64 @@ class Materializer:
         """The event ids applied in the in-memory window (older ones are found in the store)."""
         return self.state.kept
 
+    def open_alerts(self) -> dict[AlertKey, Alert]:
+        """Every alert that holds now: the fold's (event- and clock-driven, feed_stale) and the early
+        warnings. The store holds the same (`alert_transitions`, `dual_share_forecasts`)."""
+        return {**self.engine.alerts.open, **self.forecast_open}
+
     # --- starting -----------------------------------------------------------------------------------
 
-    def catch_up(self, now: datetime | None = None) -> int:
+    def catch_up(self, now: datetime | None = None, since: datetime | None = None) -> list[Transition]:
         """Restore the newest usable checkpoint and fold the log after it, writing what that changes. The
-        cost is the events since the checkpoint. Returns how many events were folded.
+        cost is the events since the checkpoint; the in-memory window of late events starts there.
+
+        With `since` (a late event earlier than the in-memory window) the checkpoint is the newest one
+        before it, and the transitions from `since` on are returned when `since` is within the late
+        window of the newest event (an older restatement returns none: what holds now is compared with
+        what was told all the same).
 
         The fold goes a calendar month at a time: each month's rows and transitions are written, and the
         stored transitions of that month that no longer hold are retracted, before the next month (and
         before any checkpoint), so an interrupted catch-up leaves nothing half-done behind its checkpoint."""
         now = now or datetime.now(UTC)
-        checkpoint = self.checkpoints.latest(state_key(self.rules))
+        key = state_key(self.rules)
+        checkpoint = self.checkpoints.latest(key, until=None if since is None else since - _MICROSECOND)
         base = restore_stored(checkpoint.state, self.rules) if checkpoint else None
         if base is None:
             checkpoint = None
-        self.state = Incremental(self.rules, base=base)
+        self.state = Incremental(self.rules, window=self.late_window, base=base)
         self.last_arrival = self.log.last_arrivals()
-        folded = 0
+        newest = self.log.newest_event_time()
+        collect = since is not None and newest is not None and since >= newest - self.late_window
+        found: list[Transition] = []
         version = time.time_ns()
         batch = _Batch()
+
+        def take(step: Step) -> None:
+            batch.take(step)
+            if collect and since is not None and step.event.occurred_at >= since:
+                found.extend(step.transitions)
+
         for page in self.log.events_after(checkpoint.position if checkpoint else None):
-            for e in page:
-                if batch.steps and self._month_turns(e):
+            for month in _months(page):
+                if batch.steps and self._month_turns(month[0]):
                     self._write_month(batch, now, version)
                     batch = _Batch()
                     if self._since_checkpoint >= self.checkpoint_events:
                         self.save_checkpoint()
-                batch.take(self.engine.apply(e))
-                self._since_checkpoint += 1
-            folded += len(page)
+                self.state.extend(month, take)
+                self._since_checkpoint += len(month)
             self.log.store.release_memory()
         if batch.steps:
             self._write_month(batch, now, version)
-        self.state = Incremental(self.rules, base=self.engine)  # the in-memory window starts here
-        self.tables.transitions(transition_row(t, version) for t in self.engine.tick(now, self.last_arrival))
+        ticked = self.engine.tick(now, self.last_arrival)
+        self.tables.transitions(transition_row(t, version) for t in ticked)
+        # what the early warning holds now (its rows are the clock tick's to write)
+        self.forecast_open = dict(forecast_alerts(forecasts(self.engine.province, self.rules, now)))
         self.write_current(now, version, None)
-        if folded:
+        if self._since_checkpoint:
             self.save_checkpoint()
-        return folded
+        return found + ticked if collect else ticked
 
     def _write_month(self, batch: _Batch, now: datetime, version: int) -> None:
         """A month of history: its transitions (restated over the month's span) and snapshots. The
@@ -172,14 +226,14 @@ class Materializer:
 
     # --- the live path --------------------------------------------------------------------------------
 
-    def apply(self, events: list[Accepted], now: datetime | None = None) -> list[Transition]:
-        """Apply new events (already kept in the store's log); returns the alert transitions."""
+    def apply(self, events: list[Accepted], now: datetime | None = None) -> Applied:
+        """Apply new events (already kept in the store's log) and write what they change."""
         now = now or datetime.now(UTC)
         version = time.time_ns()
         batch = _Batch()
         unseen = [e.occurred_at for e in events if e.event_id not in self.state.kept]
         if not unseen:
-            return []
+            return Applied([])
         earliest = min(unseen)
 
         def collect(step: Step) -> None:
@@ -189,10 +243,10 @@ class Materializer:
 
         try:
             new, since = self.state.extend(events, collect)
-        except TooLate:  # earlier than the in-memory window: restate from a stored checkpoint
+        except TooLate:  # earlier than the in-memory window: restate from a stored checkpoint before it
+            found = self.catch_up(now, since=earliest)
             self.last_arrival.update((e.school_id, now) for e in events)
-            self.catch_up(now)
-            return []
+            return Applied(found, restated=True)
         self.last_arrival.update((e.school_id, now) for e in new)
         found = [t for step in batch.steps for t in step.transitions]
         found += self.engine.tick(now, self.last_arrival)
@@ -209,23 +263,28 @@ class Materializer:
         else:
             self._write(batch, now, version, found)
         self._since_checkpoint += len(new)
-        return found
+        return Applied(found, restated=since is not None)
 
     def tick(self, now: datetime) -> list[Transition]:
         """Clock-driven rules at `now` (certificate expiry, studio inactivity) and the early warnings
-        (dual_share_forecast), written to the store; returns the transitions to publish."""
+        (dual_share_forecast), written to the store; returns the transitions."""
         transitions = self.engine.tick(now, self.last_arrival)
         version = time.time_ns()
         self.tables.transitions(transition_row(t, version) for t in transitions)
-        found = forecasts(self.engine.province, self.rules, now)
-        HealthTables(self.log.store).forecasts(forecast_rows(self.engine.province, found, now, version))
-        self.forecast_open, warnings = forecast_transitions(
-            self.forecast_open, forecast_alerts(found), now, self.rules.version
-        )
+        self.forecast_open, warnings = self._forecast(now, version, self.forecast_open)
         transitions += warnings
         # the clock changes every school's status (certificate validity) and studios (inactivity)
         self.write_current(now, version, None, teachers=False)
         return transitions
+
+    def _forecast(
+        self, now: datetime, version: int, open_: dict[AlertKey, Alert]
+    ) -> tuple[dict[AlertKey, Alert], list[Transition]]:
+        """The early warnings at `now`, written to `dual_share_forecasts`, and their transitions from
+        `open_`."""
+        found = forecasts(self.engine.province, self.rules, now)
+        HealthTables(self.log.store).forecasts(forecast_rows(self.engine.province, found, now, version))
+        return forecast_transitions(open_, forecast_alerts(found), now, self.rules.version)
 
     def checkpoint_due(self) -> bool:
         return self._since_checkpoint > 0 and (

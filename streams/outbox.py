@@ -1,22 +1,22 @@
 """From the policy's decision to messages: routing to recipients, rendering in each one's language,
 deterministic notice ids, and the `notifications` rows of suppressions (docs/alerts.md).
 
-`plan` is pure. What it returns is plain data that the worker keeps (with the policy's state) until
-each message is settled, so a restart resends nothing settled and loses nothing unsettled.
+`plan` is pure. What it returns is plain data that the notifier writes into the store with the policy's
+state (`streams.notices`) before sending, so a restart resends nothing settled and loses nothing
+unsettled.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from rules.messages import Context, Message, render_digest, render_notice
-from rules.notifications import Decision, Digest, Notice, PolicyState, Suppression
+from rules.notifications import Decision, Digest, Notice, Suppression
 from rules.recipients import Recipient, SchoolInfo, route
 from sinks.base import Row
 
@@ -150,37 +150,3 @@ def plan(
                 out += _digest(d, r, items, ctx)
         rows += [_nobody(n, now) for n in d.items if n.transition_id not in taken]
     return out, rows
-
-
-@dataclass
-class Saved:
-    """What the worker persists between runs: the policy's state and the messages not yet settled."""
-
-    policy: PolicyState
-    outbox: list[Outgoing]
-
-    def to_json(self) -> str:
-        return json.dumps({"policy": self.policy.to_dict(), "outbox": [o.to_dict() for o in self.outbox]},
-                          ensure_ascii=False)  # fmt: skip
-
-    @classmethod
-    def from_json(cls, text: str) -> Saved:
-        d = json.loads(text)
-        return cls(PolicyState.from_dict(d["policy"]), [Outgoing.from_dict(o) for o in d["outbox"]])
-
-    def save(self, path: Path) -> None:
-        """Write atomically: a crash leaves the previous file or this one, never half of one."""
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_json(), encoding="utf-8")
-        tmp.replace(path)
-
-    @classmethod
-    def load(cls, path: Path) -> Saved:
-        from rules.notifications import EMPTY
-
-        return cls.from_json(path.read_text(encoding="utf-8")) if path.exists() else cls(EMPTY, [])
-
-
-def settle(outbox: Iterable[Outgoing], settled: set[str]) -> list[Outgoing]:
-    """The outbox without the messages settled."""
-    return [o for o in outbox if o.notice_id not in settled]

@@ -14,16 +14,20 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from dualtrack.errors import DualtrackError
 from dualtrack.settings import Settings
+from rules.alerts import Transition
 from rules.limits import Rules
+from rules.recipients import Recipient
 from schemas.validation import Rejected
 from sinks import Store, open_store
 from sinks.eventlog import EventLog
 from streams.materialize import Materializer
+from streams.notices import Directory, Notifier
+from streams.outbox import Outgoing
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -51,6 +55,10 @@ class Runtime:
         self.counters = Counters()
         self._store: Store | None = None
         self._materializer: Materializer | None = None
+        #: who is told of alerts (set by the notifier agent); none: no notice cycles
+        self.recipients: list[Recipient] = []
+        #: the notice cycles of the engine's worker, made with the engine (its state is in the store)
+        self.notifier: Notifier | None = None
         self._lock = asyncio.Lock()
         self._starting = asyncio.Lock()
         #: set once the engine is caught up with the log (cleared when the engine partition is revoked)
@@ -65,10 +73,14 @@ class Runtime:
         return self._materializer
 
     @property
-    def log(self) -> EventLog:
+    def store(self) -> Store:
         if self._store is None:
             raise DualtrackError("the store is not open yet (Runtime.open)")
-        return EventLog(self._store)
+        return self._store
+
+    @property
+    def log(self) -> EventLog:
+        return EventLog(self.store)
 
     def busy(self) -> bool:
         """Whether store work (a batch or a clock tick) is in progress."""
@@ -106,17 +118,29 @@ class Runtime:
         async with self._starting:  # one catch-up at a time, however many ask for it
             if not self.ready.is_set():
                 store = await self.open()
-                materializer = Materializer(store, self.rules)
-                n = await self._in_thread(materializer.catch_up)
+                window = timedelta(days=self.settings.late_window_days)
+                materializer = Materializer(store, self.rules, late_window=window)
+                await self._in_thread(materializer.catch_up)
                 self._materializer = materializer
-                log.info("caught up with %d events after the newest checkpoint", n)
+                self.notifier = Notifier(store, self.rules, self.recipients) if self.recipients else None
+                log.info("caught up with the log; the engine is ready")
                 self.ready.set()
         return self.materializer
 
     def stop_engine(self) -> None:
-        """The engine partition went to another worker: this engine's state may fall behind the log."""
+        """The engine partition went to another worker: this engine's state may fall behind the log, and
+        so may the notifier's (the next owner continues from the store)."""
         self.ready.clear()
         self._materializer = None
+        self.notifier = None
+
+    def notify(self, transitions: list[Transition], restated: bool, now: datetime) -> list[Outgoing]:
+        """One notice cycle after the engine's writes (blocking: in the store's thread, from `run`):
+        what holds now against what was told; returns the messages to send."""
+        if self.notifier is None:
+            return []
+        m = self.materializer
+        return self.notifier.cycle(transitions, m.open_alerts(), now, restated, Directory(m.engine.province))
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Store work for the engine (caught up first)."""

@@ -144,6 +144,7 @@ def run_worker(settings: Settings, exit_when_idle: float | None = None, loglevel
             now = time.monotonic()
             if (
                 not runtime.settled()  # a batch, a tick or a catch-up is still being written
+                or (p.notices is not None and p.notices.busy())  # notices are being sent
                 or now - max(started, runtime.counters.last_activity) < exit_when_idle
             ):
                 return

@@ -6,6 +6,11 @@ event_id in this order is the one kept (a later identical copy is a duplicate, o
 conflicting duplicate, dead-lettered). Batches are written to the store (the event log first) before
 the agent takes the next one, so the offsets Faust commits never run ahead of what ClickHouse holds.
 The clock timer evaluates the clock-driven rules (certificate expiry, studio inactivity) with no event.
+
+Right after each write, in the same thread, the notifier's cycle decides what to tell from what holds
+now and writes that into the store too (streams.notices); only then are its messages sent and the
+transitions published on the alerts topic (a live feed for views such as the demo's: no notice comes
+from it, and a worker that stops before publishing leaves the feed short, never a notice untold).
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from typing import Any
 from rules.alerts import Transition
 from rules.dedup import Deduplicator, conflicting
 from schemas.validation import Accepted, Rejected
+from streams import failpoints
 from streams.app import Pipeline, fail, guarded
+from streams.outbox import Outgoing
 from streams.records import transition_record, unpack_events
 
 
@@ -33,8 +40,9 @@ def register(p: Pipeline) -> Any:
             await alerts.send(key=t.alert.school_id.encode(), value=json.dumps(transition_record(t)).encode())
         counters.transitions += len(transitions)
 
-    def write(events: list[Accepted], now: datetime) -> tuple[list[Transition], int]:
-        """The duplicate rule against the log (and the batch itself), then keep, fold and write."""
+    def write(events: list[Accepted], now: datetime) -> tuple[list[Transition], int, list[Outgoing]]:
+        """The duplicate rule against the log (and the batch itself), then keep, fold and write; then
+        the notice cycle."""
         materializer = runtime.materializer
         rule = Deduplicator(materializer.log.hashes_of(e.event_id for e in events))
         new: list[Accepted] = []
@@ -48,10 +56,20 @@ def register(p: Pipeline) -> Any:
         if rejected:
             materializer.log.dead_letter([(r, engine_topic, now) for r in rejected])
         materializer.log.append(new, now)
-        transitions = materializer.apply(new, now=now)
+        applied = materializer.apply(new, now=now)
         if materializer.checkpoint_due():
             materializer.save_checkpoint()
-        return transitions, len(events) - len(new) - len(rejected)
+        failpoints.reach(settings, "after_store_write")
+        out = runtime.notify(applied.transitions, applied.restated, now)
+        return applied.transitions, len(events) - len(new) - len(rejected), out
+
+    def tick(now: datetime) -> tuple[list[Transition], list[Outgoing]]:
+        transitions = runtime.materializer.tick(now)
+        return transitions, runtime.notify(transitions, False, now)
+
+    def tell(out: list[Outgoing]) -> None:
+        if p.notices is not None:
+            p.notices.start(out)
 
     @p.app.agent(p.topics["accepted"], name="engine")
     @guarded("engine")
@@ -61,9 +79,10 @@ def register(p: Pipeline) -> Any:
             events = [e for value in records for e in unpack_events(value)]
             if not events:
                 continue
-            transitions, duplicates = await runtime.run(write, events, datetime.now(UTC))
+            transitions, duplicates, out = await runtime.run(write, events, datetime.now(UTC))
             counters.kept += len(events) - duplicates
             counters.duplicates += duplicates
+            tell(out)
             await publish(transitions)
             counters.touch()
 
@@ -72,6 +91,8 @@ def register(p: Pipeline) -> Any:
     async def catch_up() -> None:
         try:
             await runtime.start_engine()
+            # what was decided and not sent, and what holds but was not told, before anything new
+            tell(await runtime.run(runtime.notify, [], True, datetime.now(UTC)))
         except asyncio.CancelledError:
             raise
         except Exception as err:
@@ -92,16 +113,19 @@ def register(p: Pipeline) -> Any:
         if any(tp.topic == engine_topic for tp in revoked):
             runtime.owns_engine = False
             runtime.stop_engine()  # caught up again if the partition comes back
+            if p.notices is not None:
+                await p.notices.stop()  # the next owner sends what is left (it is in the store)
 
     @p.app.timer(interval=settings.clock_tick_seconds, name="clock")
     async def clock() -> None:
         if not runtime.ready.is_set():
             return
         try:
-            transitions = await runtime.run(lambda: runtime.materializer.tick(datetime.now(UTC)))
+            transitions, out = await runtime.run(tick, datetime.now(UTC))
             counters.touch()
-            if p.app.should_stop:  # stopping: the tick is in the store; the restarted worker publishes again
+            if p.app.should_stop:  # stopping: the tick and its notices are in the store for the next owner
                 return
+            tell(out)
             await publish(transitions)
         except asyncio.CancelledError:
             raise

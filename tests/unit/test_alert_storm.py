@@ -1,5 +1,7 @@
-"""The storm test: a simulated province's alert transitions through the notification policy. Notices
-must be at least 100 times fewer than transitions, and no fired or resolved critical alert may be lost."""
+"""The storm test: a simulated province's alert transitions through the notification policy, batch by
+batch as the worker runs it (with the alerts open at the end of each batch). Notices must be at least
+100 times fewer than transitions, no fired or resolved critical alert may be lost, and after every
+batch what was told is exactly what holds."""
 
 from __future__ import annotations
 
@@ -21,9 +23,13 @@ RULES = load_rules()
 BATCH = 2_000
 
 
-def province_transitions() -> list[tuple[datetime, list[dict[str, Any]]]]:
-    """(simulated now, the transition records published) per batch, as the worker folds and ticks: the
-    events in arrival order, 2,000 at a time, `now` the latest arrival of the batch."""
+Batch = tuple[datetime, list[dict[str, Any]], dict[Any, Any], bool]
+
+
+def province_transitions() -> list[Batch]:
+    """Per batch, as the worker folds and ticks (the events in arrival order, 2,000 at a time): the
+    simulated now (the latest arrival of the batch), the transition records, the alerts open at the end
+    of the batch, and whether a late event restated history."""
     events = Simulator(150, seed=7).events()
     state = Incremental(RULES)
     last_arrival: dict[str, datetime] = {}
@@ -41,10 +47,12 @@ def province_transitions() -> list[tuple[datetime, list[dict[str, Any]]]]:
             if earliest is not None and step.event.occurred_at >= earliest:
                 steps.append(step)
 
-        new, _ = state.extend(batch, collect)
+        new, since = state.extend(batch, collect)
         last_arrival.update((e.school_id, now) for e in new)
         found = [t for s in steps for t in s.transitions] + state.engine.tick(now, last_arrival)
-        out.append((now, [transition_record(t) for t in found]))
+        out.append(
+            (now, [transition_record(t) for t in found], dict(state.engine.alerts.open), since is not None)
+        )
     return out
 
 
@@ -52,21 +60,24 @@ def province_transitions() -> list[tuple[datetime, list[dict[str, Any]]]]:
 def storm() -> tuple[list[dict[str, Any]], list[Notice], int, list[Suppression], list[Notice]]:
     batches = province_transitions()
     state, immediate, digests, suppressed, queued = EMPTY, [], 0, [], []
-    for now, records in batches:
-        d = decide(state, records, now, RULES.notifications)
+    for now, records, present, restated in batches:
+        d = decide(state, records, now, RULES.notifications, present, restated)
         state, digests = d.state, digests + len(d.digests)
         immediate += d.immediate
         suppressed += d.suppressed
         queued += d.queued
+        # what was told is what holds: every open alert told at its severity, nothing else told open
+        told = {k: t.severity for k, t in state.tracks.items() if t.status == "open"}
+        assert told == {k: a.severity for k, a in present.items()}
     # the clock runs on past the last batch: held resolutions are told, then their digest goes out
     end = batches[-1][0] + timedelta(days=RULES.notifications.flapping_days + 1)
     for now in (end, end + timedelta(days=1)):
-        d = decide(state, [], now, RULES.notifications)
+        d = decide(state, [], now, RULES.notifications, batches[-1][2])
         state, digests = d.state, digests + len(d.digests)
         immediate += d.immediate
         queued += d.queued
     assert state.queued == () and all(t.status == "open" for t in state.tracks.values())
-    records = [r for _, rs in batches for r in rs]
+    records = [r for _, rs, _, _ in batches for r in rs]
     return records, immediate, digests, suppressed, queued
 
 

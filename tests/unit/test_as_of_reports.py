@@ -40,7 +40,7 @@ def province(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Embedde
             kept.setdefault(result.event_id, result)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(materialize, "CHECKPOINT_EVENTS", 100)
-        mp.setattr(materialize.Materializer.__init__, "__defaults__", (100,))
+        mp.setattr(materialize.Materializer.__init__, "__defaults__", (100, materialize.LATE_WINDOW))
         with EmbeddedStore(tmp / "store") as store:
             replay(store, [tmp / "events.jsonl"], RULES)
             yield store, list(kept.values())

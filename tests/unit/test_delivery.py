@@ -26,7 +26,7 @@ from sinks.base import Row
 from sinks.embedded import EmbeddedStore
 from sinks.notifications import NotificationLog
 from streams.delivery import Dispatcher, Permanent, SmtpSender, StoreLedger, WebhookSender, smtp_sender
-from streams.outbox import Outgoing, Saved, plan
+from streams.outbox import Outgoing, plan
 from tests.unit.test_notification_policy import rec
 
 T0 = datetime.fromisoformat("2025-09-01T10:00:00+08:00")
@@ -248,13 +248,3 @@ def test_exactly_once_across_a_restart(tmp_path: Path) -> None:
     assert (s["why"], s["caused_by"]) == ("value_only", ["e4"])
     digest = next(r for r in rows if r["kind"] == "digest")
     assert digest["caused_by"] == ["e3"] and digest["window_end"] is not None
-
-
-def test_saved_state_and_outbox_round_trip(tmp_path: Path) -> None:
-    d = decide(EMPTY, records(), T0, Notifications())
-    out, _ = plan(d, parse_recipients({"province": [{"id": "prov", "webhook": "http://y.invalid/"}]}),
-                  Context(SCHOOLS), T0)  # fmt: skip
-    Saved(d.state, out).save(tmp_path / "notices.json")
-    back = Saved.load(tmp_path / "notices.json")
-    assert back.policy == d.state and back.outbox == out
-    assert Saved.load(tmp_path / "missing.json").outbox == []

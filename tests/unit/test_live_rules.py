@@ -8,6 +8,7 @@ import threading
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, ClassVar
+from unittest.mock import AsyncMock, patch
 
 from rules.engine import fold
 from rules.limits import load_rules
@@ -53,23 +54,14 @@ class _Hook(BaseHTTPRequestHandler):
         pass
 
 
-def _record(kind: str, severity: str, at: str, value: float) -> dict[str, Any]:
-    from fractions import Fraction
-
-    from rules.alerts import Alert, Transition
-    from streams.records import transition_record
-
-    when = datetime.fromisoformat(at)
-    alert = Alert("ratio_shortfall", "SD1", "", severity, Fraction(value), Fraction(20), since=when)  # type: ignore[arg-type]
-    return transition_record(Transition(kind, alert, when, "2025.1"))  # type: ignore[arg-type]
-
-
 async def test_the_notifier_tells_a_critical_alert_once_and_a_value_change_not_at_all(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """Through the worker's notifier agent, with only DUALTRACK_ALERT_WEBHOOK_URL set: a critical alert
-    that fires is posted at once; its redelivery and a change of value post nothing; a warning waits
-    for the digest (docs/alerts.md)."""
+    """Through the worker's engine agent, with only DUALTRACK_ALERT_WEBHOOK_URL set: a school whose ratio
+    becomes critical is posted at once; the batch delivered again and a change of value post nothing;
+    a warning waits for the digest (docs/alerts.md)."""
     from dualtrack.settings import Settings
     from streams.app import create_app
+    from streams.records import pack_events
+    from tests.helpers import accepted, enroll, hire, register
 
     server = HTTPServer(("127.0.0.1", 0), _Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -79,19 +71,29 @@ async def test_the_notifier_tells_a_critical_alert_once_and_a_value_change_not_a
         Settings(topic_prefix="unit", var_dir=tmp_path, store_path=tmp_path / "store", alert_webhook_url=url,
                  stream_batch_seconds=0.1, kafka_security_protocol="PLAINTEXT")
     )  # fmt: skip
-    fired = _record("fired", "critical", "2025-03-01T08:00:00+08:00", 25.0)
-    moved = _record("updated", "critical", "2025-03-02T08:00:00+08:00", 25.5)
-    other = {**_record("fired", "warning", "2025-03-03T08:00:00+08:00", 21.0), "school_id": "SD2"}
-    other["id"] = other["id"].replace("SD1", "SD2")
+    day = "2025-03-0{}T08:00:00+08:00".format
+    critical = [
+        register("SD1", day(1)),
+        enroll("SD1", day(1), 500),
+        *(hire("SD1", day(1), f"A{n}") for n in range(10)),
+    ]  # 50 students a teacher: critical
+    warning = [
+        register("SD2", day(2)),
+        enroll("SD2", day(2), 210),
+        *(hire("SD2", day(2), f"B{n}") for n in range(10)),
+    ]  # 21: a warning, for the digest
+    first = pack_events([accepted(e) for e in critical])
+    moved = pack_events([accepted(hire("SD1", day(3), "A10"))])  # 45.45: still critical
     try:
-        async with pipeline.agents["notifier"].test_context() as agent:
-            for r in (fired, fired, moved, other):
-                await agent.put(json.dumps(r).encode())
-            for _ in range(100):
-                if _Hook.received:
-                    break
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(0.5)
+        with patch.object(pipeline.topics["alerts"], "send", AsyncMock()):
+            async with pipeline.agents["engine"].test_context() as agent:
+                for batch in (first, first, moved, pack_events([accepted(e) for e in warning])):
+                    await agent.put(batch)
+                for _ in range(100):
+                    if _Hook.received and pipeline.runtime.counters.kept >= 32:
+                        break
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(0.5)
     finally:
         server.shutdown()
         server.server_close()
@@ -99,9 +101,8 @@ async def test_the_notifier_tells_a_critical_alert_once_and_a_value_change_not_a
         close_app_loops(pipeline.app)
     assert len(_Hook.received) == 1, _Hook.received
     notice = _Hook.received[0]
-    assert "SD1" in json.dumps(notice, ensure_ascii=False) and "SD2" not in json.dumps(
-        notice, ensure_ascii=False
-    )
+    assert (notice["notice"]["rule"], notice["notice"]["school_id"], notice["notice"]["severity"]) == (
+        "ratio_shortfall", "SD1", "critical")  # fmt: skip
 
 
 def test_the_webhook_url_is_checked_when_the_settings_load() -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
 import pytest
 
 from dualtrack.errors import ConfigError
+from rules.alerts import Alert, transition_id
 from rules.limits import Notifications, load_rules, parse_notifications
 from rules.notifications import EMPTY, Decision, PolicyState, decide, next_digest
 
@@ -177,3 +179,79 @@ def test_the_rules_file_configures_the_policy_and_names_wrong_entries() -> None:
     ]:
         with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
             parse_notifications(bad)
+
+
+# --- the present decides: late events, restarts, changes undone within a cycle -------------------------
+
+KEY = ("ratio_shortfall", "SD0001", "")
+LATER = T0 + timedelta(days=40)
+
+
+def alert(severity: str = "critical", since: datetime = T0, school: str = "SD0001",
+          caused_by: tuple[str, ...] = ("e1",)) -> Alert:  # fmt: skip
+    return Alert("ratio_shortfall", school, "", severity, Fraction(4319, 100), Fraction(20), since=since,  # type: ignore[arg-type]
+                 caused_by=caused_by)  # fmt: skip
+
+
+def test_a_late_event_that_fires_an_alert_holding_now_is_told_with_when_it_became_known() -> None:
+    late = rec("fired", T0, severity="critical", value=43.19, caused_by=("late-1",))
+    d = decide(EMPTY, [late], LATER, CFG, present={KEY: alert(caused_by=("late-1",))}, restated=True)
+    [n] = d.immediate
+    assert (n.kind, n.at, n.known_at, n.late, n.caused_by, n.transition_id) == (
+        "fired", T0, LATER, True, ("late-1",), late["id"])  # fmt: skip
+    assert d.suppressed == []
+
+
+def test_a_late_event_that_resolves_an_alert_told_as_firing_is_told_once_its_window_has_passed() -> None:
+    fired = decide(EMPTY, [rec("fired", T0, severity="critical")], T0, CFG)
+    resolved = rec("resolved", T0 + timedelta(days=1), severity="critical", caused_by=("hire-1",))
+    d = decide(fired.state, [resolved], LATER, CFG, present={}, restated=True)
+    [n] = d.immediate  # resolved 39 days ago: the flapping window is long past
+    assert (n.kind, n.why, n.at, n.caused_by) == (
+        "resolved",
+        "resolved_held",
+        T0 + timedelta(days=1),
+        ("hire-1",),
+    )
+    assert d.state.tracks == {}
+
+
+def test_history_a_late_event_restated_that_no_longer_holds_is_recorded_not_told() -> None:
+    history = [rec("fired", T0, severity="critical", caused_by=("late",)),
+               rec("resolved", T0 + timedelta(days=2), severity="critical", caused_by=("other",))]  # fmt: skip
+    d = decide(EMPTY, history, LATER, CFG, present={}, restated=True)
+    assert d.immediate == [] and d.queued == [] and d.state.tracks == {}
+    assert sorted((s.transition, s.reason) for s in d.suppressed) == [
+        ("fired", "restated"),
+        ("resolved", "restated"),
+    ]
+
+
+def test_an_alert_told_as_firing_that_a_late_event_erased_is_told_resolved() -> None:
+    fired = decide(
+        EMPTY, [rec("fired", T0 + timedelta(days=10), severity="critical")], T0 + timedelta(days=10), CFG
+    )
+    gone = decide(fired.state, [], LATER, CFG, present={}, restated=True)
+    assert gone.immediate == [] and gone.state.tracks[KEY].status == "held"  # the window counts from now
+    told = decide(gone.state, [], LATER + timedelta(days=7), CFG, present={})
+    [n] = told.immediate
+    assert (n.kind, n.at) == ("resolved", LATER)
+
+
+def test_a_worker_that_starts_tells_what_holds_and_was_not_told_and_nothing_twice() -> None:
+    present = {KEY: alert(), ("ratio_shortfall", "SD0002", ""): alert("warning", school="SD0002")}
+    first = decide(EMPTY, [], LATER, CFG, present=present, restated=True)
+    [n] = first.immediate
+    assert (n.kind, n.why, n.transition_id) == ("fired", "fired", transition_id(KEY, T0, "fired"))
+    assert [q.school_id for q in first.queued] == ["SD0002"]
+    again = decide(first.state, [], LATER + timedelta(hours=1), CFG, present=present, restated=True)
+    assert again.immediate == [] and again.queued == [] and again.suppressed == []
+
+
+def test_a_change_undone_within_one_cycle_is_recorded_as_transient() -> None:
+    blip = [
+        rec("fired", T0, severity="critical"),
+        rec("resolved", T0 + timedelta(seconds=1), severity="critical"),
+    ]
+    d = decide(EMPTY, blip, T0 + timedelta(seconds=1), CFG, present={})
+    assert d.immediate == [] and [s.reason for s in d.suppressed] == ["transient", "transient"]

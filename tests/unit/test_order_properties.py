@@ -90,8 +90,10 @@ def test_shuffled_and_duplicated_arrival_gives_the_same_report(events, rnd, data
     assert build_report(fold(result.new, RULES, AS_OF), AS_OF) == expected
 
 
-@given(provinces(), st.randoms(use_true_random=False), st.integers(1, 12), st.integers(1, 7))
-def test_late_events_in_batches_restate_to_the_in_order_result(events, rnd, batch, every) -> None:  # type: ignore[no-untyped-def]
+@given(
+    provinces(), st.randoms(use_true_random=False), st.integers(1, 12), st.integers(1, 7), st.integers(0, 400)
+)
+def test_late_events_in_batches_restate_to_the_in_order_result(events, rnd, batch, every, days) -> None:  # type: ignore[no-untyped-def]
     """The stream's path: events arrive shuffled, in batches, with redeliveries; late ones restore a
     checkpoint and re-apply; one earlier than the in-memory window (TooLate) is restated from the whole
     log, as the materializer does from the store. The state after the last batch is the in-order fold,
@@ -99,14 +101,14 @@ def test_late_events_in_batches_restate_to_the_in_order_result(events, rnd, batc
     kept = [accepted(e) for e in events]
     arrivals = kept + rnd.sample(kept, k=min(3, len(kept)))
     rnd.shuffle(arrivals)
-    inc = Incremental(RULES, checkpoint_every=every, checkpoints_kept=2)
+    inc = Incremental(RULES, checkpoint_every=every, window=timedelta(days=days))
     seen: dict[str, Any] = {}
     for i in range(0, len(arrivals), batch):
         part = arrivals[i : i + batch]
         try:
             inc.extend(part)
         except TooLate:
-            inc = Incremental(RULES, checkpoint_every=every, checkpoints_kept=2)
+            inc = Incremental(RULES, checkpoint_every=every, window=timedelta(days=days))
             inc.extend([*seen.values(), *part])
         seen.update((e.event_id, e) for e in part)
     # the engine holds each kept event exactly once (checkpoint state plus what was re-applied)

@@ -111,6 +111,17 @@ def test_a_notice_names_school_indicator_value_limit_time_and_why_in_each_langua
         notice(rule="certificate_expired", subject="C-9", value=None, caused_by=()), "en", Context(SCHOOLS)
     )
     assert "Certificate: C-9" in clock.text and "clock-driven rule" in clock.text
+    assert "Known since" not in en.text  # told as it happened
+
+
+def test_a_notice_of_late_data_says_when_it_happened_and_since_when_it_is_known() -> None:
+    from dataclasses import replace
+
+    late = replace(notice(caused_by=("ev-1",)), known_at=T0 + timedelta(days=40))
+    en, zh = (render_notice(late, lang, Context(SCHOOLS)).text for lang in ("en", "zh-CN"))
+    assert "Time: 2025-09-01 10:00 China Standard Time" in en
+    assert "Known since: 2025-10-11 10:00 China Standard Time (late data" in en
+    assert "获知时间：2025-10-11 10:00（北京时间）" in zh
 
 
 def test_data_is_never_markup_and_cannot_forge_lines() -> None:
