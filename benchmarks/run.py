@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "dualtrack.cli"]
 SCALES = {"tiny": 8, "province": 550, "national": 11_000}
 #: the benchmarks, in the order they run (`--only` picks some; the national scale skips the stream)
-STEPS = ["replay", "reports", "panels", "stream", "restart", "freshness", "provinces"]
-STREAM_STEPS = {"stream", "restart", "freshness", "provinces"}
+STEPS = ["replay", "reports", "panels", "stream", "late", "restart", "freshness", "provinces"]
+STREAM_STEPS = {"stream", "late", "restart", "freshness", "provinces"}
 #: the targets of issue 12, for the table (None: reported, no target)
 TARGETS: dict[str, tuple[str, float]] = {
     "replay_chdb_ratio": (">=", 0.3),
@@ -47,6 +47,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "restart_s": ("<=", 10.0),
     "stream_events_per_s": (">=", 5000.0),
     "two_workers_speedup": (">=", 1.6),
+    "late_to_in_order_ratio": (">=", 0.7),
     "freshness_p99_s": ("<=", 1.0),
     "panel_p95_chdb_ms": ("<=", 100.0),
     "panel_p95_server_ms": ("<=", 100.0),
@@ -259,6 +260,30 @@ class Bench:
             two_workers_speedup=round(two["rate"] / one["rate"], 2),
         )
 
+    def late(self, share: float = 0.05, days: int = 90) -> None:
+        """The stream with `share` of the events arriving late (each up to `days` of event time after its
+        turn) against the same events in event order, one worker each: what late events cost."""
+        from schemas.validation import Accepted, validate
+
+        rnd = random.Random(5)
+        keyed: list[tuple[float, float, bytes]] = []
+        last = 0.0
+        for line in self.events.read_bytes().splitlines():
+            r = validate(line)
+            at = r.occurred_at.timestamp() if isinstance(r, Accepted) else last  # a bad line stays in place
+            last = at
+            delay = rnd.uniform(0, days * 86_400) if rnd.random() < share else 0.0
+            keyed.append((at, at + delay, line))
+        in_order, late = self.work / "in-order.jsonl", self.work / "late.jsonl"
+        in_order.write_bytes(b"\n".join(line for _, _, line in sorted(keyed, key=lambda k: k[0])) + b"\n")
+        late.write_bytes(b"\n".join(line for _, _, line in sorted(keyed, key=lambda k: k[1])) + b"\n")
+        expected = self._kept_count()
+        plain = self._stream_rate(workers=1, expected=expected, path=in_order)
+        shuffled = self._stream_rate(workers=1, expected=expected, path=late)
+        self.note(in_order_events_per_s=round(plain["rate"]), late_events_per_s=round(shuffled["rate"]),
+                  late_to_in_order_ratio=round(shuffled["rate"] / plain["rate"], 3), late_share=share,
+                  late_days=days)  # fmt: skip
+
     def restart(self) -> None:
         self.note(**self._restart(self._kept_count()))
 
@@ -346,9 +371,9 @@ class Bench:
         consumer.close()
         return rate
 
-    def _stream_rate(self, workers: int, expected: int) -> dict[str, float]:
+    def _stream_rate(self, workers: int, expected: int, path: Path | None = None) -> dict[str, float]:
         env = self._prefix()
-        self._produce(env, self.events)
+        self._produce(env, path or self.events)
         procs, logs, started = [], [], time.perf_counter()
         for i in range(workers):
             # the log goes to a file: a pipe nobody reads until the end fills up and stops the worker

@@ -45,7 +45,8 @@ class Alert:
     threshold: Fraction | None
     since: datetime | None = None
     reasons: tuple[str, ...] = ()
-    caused_by: tuple[str, ...] = ()
+    caused_by: tuple[str, ...] = ()  # the events of the alert's last transition
+    fired_by: tuple[str, ...] = ()  # the events that made it fire (at `since`)
 
     @property
     def key(self) -> AlertKey:
@@ -204,11 +205,11 @@ class AlertBook:
         for key in sorted(in_scope):
             now, before = current.get(key), self.open.get(key)
             if now is not None and before is None:
-                fired = replace(now, since=at, caused_by=caused_by)
+                fired = replace(now, since=at, caused_by=caused_by, fired_by=caused_by)
                 self.open[key] = fired
                 out.append(Transition("fired", fired, at, self.rule_version))
             elif now is not None and before is not None and not now.same_state(before):
-                updated = replace(now, since=before.since, caused_by=caused_by)
+                updated = replace(now, since=before.since, caused_by=caused_by, fired_by=before.fired_by)
                 self.open[key] = updated
                 out.append(Transition("updated", updated, at, self.rule_version))
             elif now is None and before is not None:

@@ -145,10 +145,10 @@ def forecast_transitions(
     for key in sorted(set(open_) | set(current)):
         new, old = current.get(key), open_.get(key)
         if new is not None and old is None:
-            now[key] = replace(new, since=at)
+            now[key] = replace(new, since=at, fired_by=new.caused_by)
             out.append(Transition("fired", now[key], at, rule_version))
         elif new is not None and old is not None and not new.same_state(old):
-            now[key] = replace(new, since=old.since)
+            now[key] = replace(new, since=old.since, fired_by=old.fired_by)
             out.append(Transition("updated", now[key], at, rule_version))
         elif new is None and old is not None:
             del now[key]

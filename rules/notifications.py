@@ -230,12 +230,12 @@ class _Record:
 
     @classmethod
     def of_alert(cls, a: Alert, now: datetime) -> _Record:
-        """An open alert as the record of its firing (at `since`: the id is that of the stored
-        transition that fired it)."""
+        """An open alert as the record of its firing (at `since`, caused by the events that fired it:
+        the id is that of the stored transition that fired it)."""
         d = alert_dict(a)
-        at = a.since or now
+        at, by = a.since or now, tuple(a.fired_by or a.caused_by)
         return cls(a.rule, a.school_id, a.subject, "fired", a.severity, d["value"], d["threshold"],
-                   tuple(a.reasons), at, transition_id(a.key, at, "fired"), tuple(a.caused_by))  # fmt: skip
+                   tuple(a.reasons), at, transition_id(a.key, at, "fired"), by)  # fmt: skip
 
     @property
     def key(self) -> AlertKey:

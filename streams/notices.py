@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -192,20 +192,36 @@ class Notices:
         self.senders = senders
         self._dispatcher: Dispatcher | None = None
         self._sending: set[asyncio.Task[None]] = set()
+        self._flying: set[str] = set()  # notice ids being sent
 
-    def start(self, out: Sequence[Outgoing]) -> None:
-        """Send messages (the ledger skips any settled already) in a task of their own."""
-        if not out:
+    def start(self, out: Iterable[Outgoing]) -> None:
+        """Send messages (the ledger skips any settled already) in a task of their own; a message being
+        sent already is not sent again."""
+        todo = [o for o in out if o.notice_id not in self._flying]
+        if not todo:
             return
         if self._dispatcher is None:
             ledger = StoreLedger(NotificationLog(self.runtime.store), self.runtime.store_call)
             self._dispatcher = Dispatcher(self.senders, ledger)
-        task = asyncio.ensure_future(self._deliver(self._dispatcher, list(out)))
+        self._flying |= {o.notice_id for o in todo}
+        task = asyncio.ensure_future(self._deliver(self._dispatcher, todo))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
+    def retry(self) -> None:
+        """Send again what is pending and not being sent (a delivery that failed on the store)."""
+        notifier = self.runtime.notifier
+        if notifier is not None:
+            self.start(list(notifier.pending.values()))
+
     async def _deliver(self, dispatcher: Dispatcher, out: list[Outgoing]) -> None:
-        await dispatcher.deliver(out)  # each message is delivered, refused, given up or skipped
+        try:
+            await dispatcher.deliver(out)  # each message is delivered, refused, given up or skipped
+        except Exception as err:  # the ledger's store failed: the messages stay pending (`retry`)
+            log.warning("delivering %d notice(s) failed (%s); retrying later", len(out), type(err).__name__)
+            return
+        finally:
+            self._flying -= {o.notice_id for o in out}
         notifier = self.runtime.notifier
         if notifier is not None:
             notifier.settle({o.notice_id for o in out})

@@ -42,6 +42,7 @@ def register(p: Pipeline) -> Any:
         try:
             out = await runtime.run(runtime.notify, [], False, datetime.now(UTC))
             p.notices.start(out)
+            p.notices.retry()
         except asyncio.CancelledError:
             raise
         except Exception as err:

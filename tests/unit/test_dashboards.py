@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,63 @@ def test_committed_provisioning_and_docs_are_in_step_with_the_code(tmp_path: Pat
     build_all(tmp_path / "d", RULES, alerts_directory=tmp_path / "a")
     for f in (tmp_path / "d").iterdir():
         assert (ROOT / "infra/grafana/dashboards" / f.name).read_text() == f.read_text(), f.name
-    committed = ROOT / "infra/grafana/provisioning/alerting/alert-rules.yaml"
-    assert committed.read_text() == (tmp_path / "a" / "alert-rules.yaml").read_text()
+    for name in ("alert-rules.yaml", "contact-points.yaml", "notification-policies.yaml"):
+        committed = ROOT / "infra/grafana/provisioning/alerting" / name
+        assert committed.read_text() == (tmp_path / "a" / name).read_text(), name
     assert (ROOT / "docs" / "dashboards.md").read_text() == markdown(RULES) + "\n"
+
+
+def test_grafana_rules_and_the_notifier_agree_on_what_is_open_now(store: EmbeddedStore) -> None:
+    """The two voices of docs/alerts.md ("One voice"): each of Grafana's alert rules, evaluated over the
+    store as Grafana would (its query, then its threshold), fires for exactly the schools for which the
+    notifier's present (the engine's open alerts) holds that rule."""
+    from dashboards.alerting import alert_rules
+    from streams.materialize import Materializer
+
+    now = datetime.fromisoformat("2025-06-30T12:00:00+08:00")
+    m = Materializer(store, RULES)
+    m.catch_up(now)  # school_status as of `now`, and the engine's alerts at `now`
+    holds: dict[str, set[str]] = {}
+    for rule, school, _ in m.open_alerts():
+        holds.setdefault(rule, set()).add(school)
+    for r in alert_rules(RULES):
+        rule = r["labels"]["rule"]
+        [evaluator] = [c["evaluator"] for c in r["data"][2]["model"]["conditions"]]
+        op, [threshold] = evaluator["type"], evaluator["params"]
+        rows = store.query(r["data"][0]["model"]["rawSql"])
+        value = next(c for c in rows[0] if c not in ("school_id", "city", "level")) if rows else ""
+        firing = {
+            row["school_id"]
+            for row in rows
+            if (row[value] > threshold if op == "gt" else row[value] < threshold)
+        }
+        assert firing == holds.get(rule, set()), rule
+    assert holds.get("ratio_shortfall") and holds.get(
+        "dual_share_below_target"
+    )  # the test compares something
+
+
+def test_each_person_is_told_by_one_voice() -> None:
+    """Grafana's alert rules go to the on-call desk only (its one contact point, every rule routed
+    there); schools and department staff are the notifier's recipients, and none of them is Grafana's
+    contact point in the default configuration (docs/alerts.md, "One voice")."""
+    from dashboards.alerting import ON_CALL, alert_rules, notification_provisioning
+    from rules.recipients import load_recipients
+    from tests.helpers import ROOT
+
+    prov = notification_provisioning()
+    [point] = prov["contact-points.yaml"]["contactPoints"]
+    [policy] = prov["notification-policies.yaml"]["policies"]
+    assert point["name"] == policy["receiver"] == ON_CALL
+    assert [r["receiver"] for r in policy["routes"]] == [ON_CALL]
+    assert all(
+        r["labels"]["app"] == "dualtrack" and r["labels"]["audience"] == "on-call" for r in alert_rules(RULES)
+    )
+    compose = yaml.safe_load((ROOT / "infra/docker-compose.yml").read_text())
+    on_call = (
+        compose["services"]["grafana"]["environment"]["DUALTRACK_ONCALL_EMAIL"].split(":-")[1].rstrip("}")
+    )
+    told_by_notifier = {
+        a for r in load_recipients(ROOT / "docs/recipients.example.yaml") for a in (r.email, r.webhook) if a
+    }
+    assert on_call and on_call not in told_by_notifier
