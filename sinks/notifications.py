@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dualtrack.errors import StoreError
-from sinks.base import Row, Store, micros
+from sinks.base import Row, Store, from_micros, micros
 
 #: notice ids are sha256 hex digests (`notice_id`): the only thing interpolated into a lookup
 _NOTICE_ID = re.compile(r"^[0-9a-f]{64}$")
@@ -61,6 +61,31 @@ class NotificationLog:
         table = self.store.table("notifications")
         where = f"WHERE kind = '{kind}'" if kind in ("notice", "digest", "suppressed") else ""
         return self.store.query(f"SELECT * FROM {table} FINAL {where} ORDER BY notice_id")  # noqa: S608 - a table name and a kind from a fixed list
+
+    def restated(self, known_by: datetime) -> list[Row]:
+        """The transitions recorded as history restated by late data, decided by `known_by`: school_id,
+        rule, at (the transition's time) and decided_at."""
+        table = self.store.table("notifications")
+        by = int(known_by.timestamp())
+        rows = self.store.query(
+            f"SELECT school_id, rule, transition_ids, decided_at FROM {table} FINAL "  # noqa: S608 - a table name, an integer
+            f"WHERE kind = 'suppressed' AND why = 'restated' AND decided_at <= toDateTime({by})"
+        )
+        out = []
+        for r in rows:
+            for tid in r["transition_ids"]:
+                parts = tid.split("|")
+                if len(parts) == 5 and parts[3].isdigit():
+                    at = from_micros(int(parts[3]))
+                    out.append(
+                        {
+                            "school_id": r["school_id"],
+                            "rule": r["rule"],
+                            "at": at,
+                            "decided_at": r["decided_at"],
+                        }
+                    )
+        return out
 
     def counts(self) -> dict[str, int]:
         """Rows by kind and status, e.g. {"notice/delivered": 12}."""

@@ -50,6 +50,19 @@ class StudioInfo:
 
 
 @dataclass(frozen=True)
+class Restated:
+    """Alert history that late data restated and that was therefore not told as news (docs/alerts.md,
+    "After a late event"): `transitions` of one school's rule, dated `first` to `last`, known by `known`."""
+
+    school_id: str
+    rule: str
+    transitions: int
+    first: datetime
+    last: datetime
+    known: datetime
+
+
+@dataclass(frozen=True)
 class IndicatorLimit:
     """One indicator's limit per school level: the value must be `op` ("min" or "max") the limit."""
 
@@ -122,6 +135,8 @@ class Briefing:
     studios: Sequence[StudioInfo] = ()
     targets: Targets = field(default_factory=Targets)
     limits: Mapping[str, IndicatorLimit] = field(default_factory=default_limits)
+    #: alert history restated by late data in the briefing's year, by school and rule
+    restated: Sequence[Restated] = ()
 
     def __post_init__(self) -> None:
         if self.as_of.tzinfo is None or self.as_of.utcoffset() is None:

@@ -7,7 +7,7 @@ import calendar
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from dualtrack.briefing.data import Briefing, SchoolInfo, StudioInfo, Targets, limits_from_rules
+from dualtrack.briefing.data import Briefing, Restated, SchoolInfo, StudioInfo, Targets, limits_from_rules
 from rules.indicators import studio_reasons
 from rules.limits import Rules
 from rules.report import build_report
@@ -62,6 +62,22 @@ def directory(
     return schools, sorted(studios, key=lambda s: s.studio_id)
 
 
+def restated(store: Store, since: datetime, as_of: datetime) -> list[Restated]:
+    """Alert history that late data restated (not told as news), by school and rule: the transitions
+    dated after `since` and recorded by `as_of`."""
+    from sinks.notifications import NotificationLog
+
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in NotificationLog(store).restated(as_of):
+        if r["at"] > since:
+            groups.setdefault((r["school_id"], r["rule"]), []).append(r)
+    out = []
+    for (sid, rule), rs in sorted(groups.items()):
+        times = [r["at"] for r in rs]
+        out.append(Restated(sid, rule, len(rs), min(times), max(times), max(r["decided_at"] for r in rs)))
+    return out
+
+
 def briefing_from_store(store: Store, rules: Rules, as_of: datetime, months: int = 12) -> Briefing:
     from dualtrack.reporting import engine_at
 
@@ -87,6 +103,7 @@ def briefing_from_store(store: Store, rules: Rules, as_of: datetime, months: int
         return reports[t] if reports[t]["schools"] else None
 
     return Briefing(
+        restated=restated(store, previous_year, as_of),
         as_of=as_of,
         report=reports[as_of],
         previous_month=known(previous_month),

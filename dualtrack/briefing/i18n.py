@@ -106,6 +106,10 @@ class Translator:
         """A time in China Standard Time to the minute: "2025年12月31日 23:59" / "31 Dec 2025 23:59 CST"."""
         return self.text("time.format", **self._fields(t))
 
+    def day(self, t: datetime) -> str:
+        """The CST day of `t`: "2025年12月31日" / "31 Dec 2025"."""
+        return self.text("date.format", **self._fields(t))
+
     def month(self, t: datetime, short: bool = False) -> str:
         """The CST month of `t`: "2025年12月" / "Dec 2025" (short: "12月" / "Dec")."""
         return self.text("month.short" if short else "month.label", **self._fields(t))

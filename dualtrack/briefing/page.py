@@ -256,6 +256,9 @@ class _Page:
             parts.append(table_html(tab.red_table(new, b, tr, "new_red"), tr, tr.text("table.new_red")))
         parts.append(table_html(tab.red_table(red, b, tr), tr, tr.text("table.red"), TOP))
         parts.append(table_html(tab.studio_table(studios, b, tr), tr, tr.text("table.studios"), TOP))
+        restated = [r for r in b.restated if r.school_id in {s["school_id"] for s in self.schools}]
+        if restated:
+            parts.append(table_html(tab.restated_table(restated, b, tr), tr, tr.text("table.restated"), TOP))
         parts.append("</section>")
         return "".join(parts)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dualtrack.briefing import figures as fig
-from dualtrack.briefing.data import Briefing, StudioInfo
+from dualtrack.briefing.data import Briefing, Restated, StudioInfo
 from dualtrack.briefing.i18n import Translator
 
 INFINITE = float("inf")  # a ratio with students and no teachers: sorts last, shown as "∞"
@@ -172,6 +172,36 @@ def studio_table(items: Sequence[StudioInfo], b: Briefing, tr: Translator) -> Ta
         for st in items
     )
     return Table("studios", columns, rows)
+
+
+def restated_table(items: Sequence[Restated], b: Briefing, tr: Translator) -> Table:
+    """Alert history that late data restated, not told as news: what, when it happened, since when known."""
+    from rules.messages import CATALOGUE
+
+    def rule(code: str) -> str:
+        key = f"indicator.{code}"
+        return CATALOGUE[key][tr.lang] if key in CATALOGUE else code
+
+    columns = (
+        Column("col.school_id", "code"),
+        Column("col.school_name", "name"),
+        Column("col.rule"),
+        Column("col.restated", "int"),
+        Column("col.happened", "text"),
+        Column("col.known", "text"),
+    )
+    rows = tuple(
+        (
+            r.school_id,
+            _name(b, r.school_id),
+            rule(r.rule),
+            r.transitions,
+            f"{tr.day(r.first)} – {tr.day(r.last)}",
+            tr.day(r.known),
+        )
+        for r in items
+    )
+    return Table("restated", columns, rows)
 
 
 _SCHOOL_COLUMNS: dict[str, tuple[Column, Callable[[fig.School, Briefing, Translator], Any]]] = {

@@ -128,6 +128,7 @@ def render_xlsx(briefing: Briefing, path: Path | str, lang: str = "zh-CN", city:
     _sheet(wb, tab.shortfall_table(fig.ratio_shortfalls(schools, b.targets.ratio_limits), b, tr), tr)
     _sheet(wb, tab.red_table(fig.red_schools(schools, b.previous_month), b, tr), tr)
     _sheet(wb, tab.studio_table(fig.noncompliant_studios(b.studios, ids), b, tr), tr)
+    _sheet(wb, tab.restated_table([r for r in b.restated if r.school_id in ids], b, tr), tr)
     _sheet(wb, tab.trend_table(fig.trends(b, city), tr), tr)
     wb.properties.title = title
     wb.properties.creator = "dualtrack"

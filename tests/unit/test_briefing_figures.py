@@ -203,7 +203,7 @@ def test_every_language_has_the_same_keys_and_fields() -> None:
         return {name for _, name, _, _ in string.Formatter().parse(message) if name}
 
     # dates: each language picks from the fields Translator supplies (a number or a name for the month)
-    dates = {"time.format", "month.label", "month.short"}
+    dates = {"time.format", "date.format", "month.label", "month.short"}
     supplied = {"year", "month", "month_name", "day", "hour", "minute"}
     assert all(fields(lang[k]) <= supplied for k in dates for lang in (zh, en))
     assert {k: fields(v) for k, v in zh.items() if k not in dates and fields(v) != fields(en[k])} == {}

@@ -178,3 +178,26 @@ def test_data_is_never_markup() -> None:
     # and in the PDF's running header and footer, which Chromium renders as HTML too
     templates = re.findall(r"<template.*?</template>", html, re.S)
     assert len(templates) == 2 and all("<script" not in t for t in templates)
+
+
+def test_alert_history_restated_by_late_data_is_shown_with_when_it_happened_and_became_known() -> None:
+    from dataclasses import replace
+    from datetime import datetime
+
+    from dualtrack.briefing.data import Restated
+
+    b = example_briefing()
+    school = b.report["schools"][0]["school_id"]
+    t = datetime.fromisoformat
+    late = Restated(school, "ratio_shortfall", 3, t("2025-10-21T10:00:00+08:00"), t("2025-11-02T10:00:00+08:00"),
+                    t("2025-12-01T09:00:00+08:00"))  # fmt: skip
+    assert "迟到数据重述" not in " ".join(Page(render_html(b)).text)  # nothing restated: no table
+    en = " ".join(Page(render_html(replace(b, restated=[late]), "en")).text)
+    assert "Alert history restated by late data (not told as news)" in en
+    assert (
+        "Student-teacher ratio above the limit" in en
+        and "21 Oct 2025 – 2 Nov 2025" in en
+        and "1 Dec 2025" in en
+    )
+    zh = " ".join(Page(render_html(replace(b, restated=[late]))).text)
+    assert "生师比超过限值" in zh and "2025年12月1日" in zh

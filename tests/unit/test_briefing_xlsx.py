@@ -21,7 +21,18 @@ from tests.fixtures.briefing.sample import (
 
 openpyxl = pytest.importorskip("openpyxl")
 
-SHEETS = ("overview", "by_circle", "by_city", "by_level", "schools", "shortfalls", "red", "studios", "trend")
+SHEETS = (
+    "overview",
+    "by_circle",
+    "by_city",
+    "by_level",
+    "schools",
+    "shortfalls",
+    "red",
+    "studios",
+    "restated",
+    "trend",
+)
 
 
 def rows(ws: Any) -> list[dict[str, Any]]:
