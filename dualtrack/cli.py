@@ -558,6 +558,10 @@ def schema_export(
     out.print(f"wrote {len(files)} JSON Schema files to {directory}")
 
 
+#: the exit code of a usage error (a bad argument or option), as click and typer give it
+USAGE = 2
+
+
 def _fail(message: str, code: int = 1) -> None:
     err.print(Text.assemble(("error: ", "red"), mask_text(message)), soft_wrap=True)
     sys.exit(code)
@@ -565,19 +569,19 @@ def _fail(message: str, code: int = 1) -> None:
 
 def main() -> None:
     """The console script: expected failures end with one line on stderr and a non-zero exit."""
-    from typer._click.exceptions import ClickException, UsageError
-
     try:
         code = typer.main.get_command(app)(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
-    except UsageError as e:  # a bad argument or option: one line, and where to look
-        message = e.format_message().replace("Value error, ", "")
+    except typer.TyperException as e:  # typer's public base of its usage and file errors
+        message = e.format_message()
+        if e.exit_code != USAGE:
+            _fail(message, e.exit_code)
+        # a bad argument or option: one line, and where to look
         if not message:  # a group called without a command has printed its help already
             sys.exit(e.exit_code)
-        command = e.ctx.command_path if e.ctx is not None else "dualtrack"
-        _fail(f"{message} (see `{command} --help`)", e.exit_code)
-    except ClickException as e:
-        _fail(e.format_message(), e.exit_code)
+        ctx = getattr(e, "ctx", None)  # the command the usage error was raised in, when known
+        command = getattr(ctx, "command_path", None) or "dualtrack"
+        _fail(f"{message.replace('Value error, ', '')} (see `{command} --help`)", e.exit_code)
     except typer.Abort:
         _fail("aborted", 1)
     except DualtrackError as e:

@@ -29,6 +29,8 @@ from rich.text import Text
 from dualtrack.kafka_auth import kafka_client_options, school_of_topic
 from dualtrack.settings import ROOT, Settings
 from dualtrack.simulate import Simulator
+from streams.lag import Offsets
+from streams.topics import Groups
 
 
 @dataclass
@@ -110,11 +112,10 @@ def _lag_watch(settings: Settings, group: str, view: View, stop: threading.Event
     """Follow the alerts topic and the worker's committed intake offsets until `stop`, then read the
     alerts topic to its end (the worker may publish its last transitions just before it exits)."""
     from kafka import KafkaConsumer, TopicPartition
-    from kafka.admin import KafkaAdminClient
     from kafka.errors import KafkaError
 
     options = kafka_client_options(settings)  # the worker's login: it may read what the worker reads
-    admin = KafkaAdminClient(**options, client_id="dualtrack-demo")
+    offsets = Offsets(settings, client_id="dualtrack-demo")
     # assigned, not subscribed: no consumer group to join, so nothing published is missed while joining
     consumer = KafkaConsumer(**options, value_deserializer=json.loads, enable_auto_commit=False)
     alerts = settings.topic("alerts")
@@ -135,22 +136,18 @@ def _lag_watch(settings: Settings, group: str, view: View, stop: threading.Event
         while not stop.is_set():
             try:
                 take(300)
-                offsets = admin.list_group_offsets({group: None}).get(group, {})
+                committed = offsets.committed(group)
             except KafkaError:  # e.g. the group's coordinator is not ready on a fresh broker: retry
                 time.sleep(0.5)
                 continue
-            view.consumed = sum(
-                o.offset
-                for tp, o in offsets.items()
-                if isinstance(tp, TopicPartition) and is_intake(tp.topic)
-            )
+            view.consumed = sum(n or 0 for (topic, _), n in committed.items() if is_intake(topic))
         ends = consumer.end_offsets(parts)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and any(consumer.position(tp) < ends[tp] for tp in parts):
             take(300)
     finally:
         consumer.close()
-        admin.close()
+        offsets.close()
 
 
 def run_demo(
@@ -195,7 +192,7 @@ def run_demo(
         with open(out_dir / "worker.log", "wb") as log:
             worker = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
                                       start_new_session=True)  # fmt: skip
-        group = f"{settings.topic_prefix}-worker"
+        group = Groups.of(settings).intake
         watcher = threading.Thread(target=_lag_watch, args=(settings, group, view, stop), daemon=True)
         watcher.start()
         with Live(view.render(), console=console, refresh_per_second=4) as live:

@@ -21,6 +21,7 @@ from schemas.jsonlines import KEPT_OF_A_LONG_LINE, is_blank, read_lines
 from schemas.validation import MAX_LINE_BYTES, Accepted, Reason, Rejected, rejected, validate
 from sinks.base import Store
 from sinks.eventlog import EventLog
+from streams.keep import judge, keep
 from streams.materialize import Materializer
 
 #: lines validated and written at a time
@@ -51,8 +52,9 @@ class IntakeResult:
     lines: int = 0
 
 
-def intake(lines: Iterable[bytes], dedup: Deduplicator) -> IntakeResult:
-    """Validate and deduplicate raw events, one per line without its ending (blank lines are counted)."""
+def validated(lines: Iterable[bytes]) -> IntakeResult:
+    """Validate raw events, one per line without its ending (blank lines are counted): `new` holds every
+    valid one, before the duplicate rule."""
     out = IntakeResult()
     for raw in lines:
         out.lines += 1
@@ -61,15 +63,18 @@ def intake(lines: Iterable[bytes], dedup: Deduplicator) -> IntakeResult:
             continue
         result = validate(raw)
         if isinstance(result, Rejected):
-            out.rejected.append(result)
-            continue
-        verdict = dedup.check(result)
-        if verdict == "new":
-            out.new.append(result)
-        elif verdict == "duplicate":
-            out.duplicates += 1
+            out.rejected.append(_too_long(result.raw) if len(result.raw) >= KEPT_OF_A_LONG_LINE else result)
         else:
-            out.rejected.append(verdict)
+            out.new.append(result)
+    return out
+
+
+def intake(lines: Iterable[bytes], dedup: Deduplicator) -> IntakeResult:
+    """Validate and deduplicate raw events without a store (`streams.keep.judge`, the stream's rule)."""
+    out = validated(lines)
+    verdicts = judge(out.new, dedup)
+    out.new, out.duplicates = verdicts.new, verdicts.duplicates
+    out.rejected += verdicts.conflicting
     return out
 
 
@@ -110,17 +115,14 @@ def replay(store: Store, files: list[Path], rules: Rules, now: datetime | None =
     new_ids: set[str] = set()
     for f in files:
         for chunk in _chunks(_lines(f), CHUNK_LINES):  # bounded memory, whatever the file's size
-            result = intake(chunk, dedup)
-            result.rejected = [
-                _too_long(r.raw) if len(r.raw) >= KEPT_OF_A_LONG_LINE else r for r in result.rejected
-            ]
-            log.append(result.new, now)
+            result = validated(chunk)
+            kept = keep(log, result.new, str(f), now, rule=dedup)
             log.dead_letter([(r, str(f), now) for r in result.rejected])
             lines += result.lines
-            applied += len(result.new)
-            new_ids.update(e.event_id for e in result.new)
-            duplicates += result.duplicates
-            dead += len(result.rejected)
+            applied += len(kept.new)
+            new_ids.update(e.event_id for e in kept.new)
+            duplicates += kept.duplicates
+            dead += len(result.rejected) + len(kept.conflicting)
             blank += result.blank
             store.release_memory()
     materializer = Materializer(store, rules)

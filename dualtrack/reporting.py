@@ -1,4 +1,4 @@
-"""`dualtrack report`: the report at a time T from the event log (a checkpoint and the events after it)."""
+"""`dualtrack report`: the report at a time T from the event log (`streams.state_at.engine_at`)."""
 
 from __future__ import annotations
 
@@ -6,25 +6,10 @@ import json
 from datetime import datetime
 from typing import Any
 
-from rules.engine import Engine, restore_stored, state_key
 from rules.limits import Rules
 from rules.report import build_report
 from sinks.base import Store
-from sinks.checkpoints import Checkpoints
-from sinks.eventlog import EventLog
-
-
-def engine_at(store: Store, rules: Rules, as_of: datetime) -> Engine:
-    """The engine with exactly the kept events up to `as_of` applied: the newest usable checkpoint at or
-    before `as_of`, and the events after it (the cost is those events, not the history)."""
-    checkpoint = Checkpoints(store).latest(state_key(rules), until=as_of)
-    engine = restore_stored(checkpoint.state, rules) if checkpoint else None
-    if engine is None:
-        checkpoint, engine = None, Engine(rules)
-    for page in EventLog(store).events_after(checkpoint.position if checkpoint else None, until=as_of):
-        for e in page:
-            engine.apply(e)
-    return engine
+from streams.state_at import engine_at
 
 
 def report_from_store(store: Store, rules: Rules, as_of: datetime) -> dict[str, Any]:

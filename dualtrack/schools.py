@@ -7,7 +7,6 @@ its HR system needs. A school may write its own topic, `<prefix>.intake.<school_
 
 from __future__ import annotations
 
-import contextlib
 import json
 import secrets
 from collections.abc import Iterable
@@ -127,20 +126,10 @@ def _config(settings: Settings, school_id: str, password: str, bootstrap: str | 
 
 
 def _ensure_topics(admin: Any, settings: Settings, school_ids: Iterable[str]) -> None:
-    from kafka.admin import NewTopic
-    from kafka.errors import TopicAlreadyExistsError
+    """Each school's topic: one partition, so its events stay in the order it sent them."""
+    from streams.topics import create_topics
 
-    from streams.topics import MAX_MESSAGE_BYTES
-
-    existing = set(admin.list_topics())
-    # one partition: a school's events stay in the order it sent them; replication as the broker's default
-    wanted = [
-        NewTopic(t, 1, -1, topic_configs={"max.message.bytes": str(MAX_MESSAGE_BYTES)})
-        for t in {school_topic(settings, s) for s in school_ids} - existing
-    ]
-    if wanted:
-        with contextlib.suppress(TopicAlreadyExistsError):  # another administrator was quicker
-            admin.create_topics(wanted)
+    create_topics(admin, {school_topic(settings, s): 1 for s in school_ids})
 
 
 def ensure_schools(

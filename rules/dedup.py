@@ -18,8 +18,8 @@ class Deduplicator:
     """Remembers the content of the first copy of every event_id it has kept."""
 
     def __init__(self, kept: MutableMapping[str, str] | None = None) -> None:
-        #: event_id -> content hash of the first copy; updated in place (the stream passes its
-        #: changelog-backed Faust table, replay a dict loaded from the store)
+        #: event_id -> content hash of the first copy; updated in place (the stream and replay pass the
+        #: hashes the event log holds for a batch's event_ids, `sinks.eventlog.EventLog`)
         self.kept: MutableMapping[str, str] = kept if kept is not None else {}
 
     def verdict(self, event_id: str, content_hash: str) -> Verdict:

@@ -6,16 +6,13 @@ set of kept events, which is how an as-of report and a late event's restatement 
 
 from __future__ import annotations
 
-import bisect
 import functools
 import hashlib
 import logging
-import pickle
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from rules.alerts import (
     CLOCK_RULES,
@@ -73,14 +70,6 @@ class Engine:
         self.alerts = AlertBook(rules.version)
         #: event_id -> why it could not be applied (see `apply`)
         self.failed: dict[str, str] = {}
-
-    def __getstate__(self) -> dict[str, Any]:
-        """The fold's state without the rules: a checkpoint restores into the rules of its reader
-        (`restore`), whatever shape the rules' code had when it was written."""
-        return {"province": self.province, "alerts": self.alerts, "failed": self.failed}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
 
     def apply(self, event: Accepted) -> Step:
         """Apply the next event in order. An exception from the rules is the last line of defence: the
@@ -155,29 +144,11 @@ class Engine:
         return sorted(event_driven + clock_, key=lambda a: (a.school_id, a.rule, a.subject))
 
 
-def restore(state: bytes, rules: Rules) -> Engine:
-    """An engine from a pickled state (ours: in-memory or stored checkpoints, never external data)."""
-    engine: Engine = pickle.loads(state)  # noqa: S301 - our own snapshot, never external data
-    engine.rules = rules
-    return engine
-
-
-def restore_stored(state: bytes, rules: Rules) -> Engine | None:
-    """An engine from a stored checkpoint, or None when it cannot be loaded (a damaged part, classes
-    that changed under an unchanged `state_key`): the caller then folds from the log, which is slower
-    and always right."""
-    try:
-        engine = restore(state, rules)
-    except Exception as exc:  # any failure to load means: refold
-        log.warning("a stored checkpoint does not load (%s); folding from the log", type(exc).__name__)
-        return None
-    return engine if isinstance(engine, Engine) else None
-
-
 def state_key(rules: Rules) -> str:
     """What a stored checkpoint must match to be restored: the rules file (its version and every value
-    the fold reads) and the rules' code, since a checkpoint is a pickle of these classes. After an
-    upgrade or a change of limits the first start folds the log once and checkpoints again."""
+    the fold reads) and the rules' code, since the state a checkpoint holds is what this code folded
+    (its format is `rules.snapshot`'s). After an upgrade or a change of limits the first start folds the
+    log once and checkpoints again."""
     read = [f.name for f in fields(rules) if f.compare and f.name != "notifications"]
     values = {name: getattr(rules, name) for name in read}
     digest = hashlib.sha256(repr(sorted(values.items())).encode())
@@ -206,100 +177,3 @@ def fold(events: Iterable[Accepted], rules: Rules, until: datetime | None = None
             break
         engine.apply(e)
     return engine
-
-
-class TooLate(Exception):
-    """An event earlier than the start of the in-memory window: restate from the store instead."""
-
-
-class Incremental:
-    """An engine over a growing set of kept events that arrive in any order, in batches.
-
-    Events after everything applied so far are applied in place. A late event (earlier in rule order
-    than the last applied one) restores the newest in-memory checkpoint taken before it and re-applies
-    the log from there, so the state is always the in-order fold and a late event costs at most
-    `checkpoint_every` re-applied events plus the events after it. The log kept in memory is a window:
-    it starts at `base` (an engine restored from a stored checkpoint, or the empty one) and is trimmed,
-    as it grows, to the newest in-memory checkpoint at least `window` older than the newest event; an
-    event earlier than the window raises TooLate.
-    """
-
-    def __init__(
-        self,
-        rules: Rules,
-        checkpoint_every: int = 5_000,
-        window: timedelta = timedelta(days=90),
-        base: Engine | None = None,
-    ) -> None:
-        self.rules = rules
-        self.engine = base if base is not None else Engine(rules)
-        self.base_position = self.engine.province.last_applied
-        self._base = pickle.dumps(self.engine, protocol=pickle.HIGHEST_PROTOCOL)
-        self.log: list[Accepted] = []
-        self.kept: set[str] = set()
-        self.checkpoint_every = checkpoint_every
-        self.window = window
-        #: (log index: the number of log events the copy has applied, the time of the last of them, the
-        #: pickled engine)
-        self._checkpoints: list[tuple[int, datetime, bytes]] = []
-
-    def extend(
-        self, events: Iterable[Accepted], on_applied: Callable[[Step], None] | None = None
-    ) -> tuple[list[Accepted], datetime | None]:
-        """Add and apply the events not seen before. Returns them (in order) and, when one was late,
-        the time from which the state was restated (None when everything was applied in place).
-        `on_applied(step)` sees every event applied, re-applied ones included."""
-        new = [e for e in ordered(events) if e.event_id not in self.kept]
-        new = [e for i, e in enumerate(new) if i == 0 or e.event_id != new[i - 1].event_id]
-        if not new:
-            return [], None
-        first = new[0].order_key
-        if self.base_position is not None and first <= self.base_position:
-            raise TooLate(first)
-        self.kept.update(e.event_id for e in new)
-        last = self.engine.province.last_applied
-        if last is None or first > last:
-            start = len(self.log)
-            self.log.extend(new)
-            self._apply(start, on_applied)
-            self._trim()
-            return new, None
-        keep = bisect.bisect_left(self.log, first, key=lambda e: e.order_key)
-        self.log[keep:] = ordered([*self.log[keep:], *new])
-        while self._checkpoints and self._checkpoints[-1][0] > keep:
-            self._checkpoints.pop()
-        # Clock-driven alerts describe the present, not the history being restated: they carry over.
-        clock = {k: a for k, a in self.engine.alerts.open.items() if k[0] not in EVENT_RULES}
-        start, _, saved = self._checkpoints[-1] if self._checkpoints else (0, first[0], self._base)
-        self.engine = restore(saved, self.rules)
-        self._apply(start, on_applied)
-        self.engine.alerts.open.update(clock)
-        self._trim()
-        return new, first[0]
-
-    def _apply(self, start: int, on_applied: Callable[[Step], None] | None) -> None:
-        for i in range(start, len(self.log)):
-            step = self.engine.apply(self.log[i])
-            if on_applied is not None:
-                on_applied(step)
-            done = i + 1
-            if done % self.checkpoint_every == 0 and (
-                not self._checkpoints or self._checkpoints[-1][0] < done
-            ):
-                copy = pickle.dumps(self.engine, protocol=pickle.HIGHEST_PROTOCOL)
-                self._checkpoints.append((done, self.log[i].occurred_at, copy))
-
-    def _trim(self) -> None:
-        """Start the window at the newest checkpoint at least `window` older than the newest event."""
-        last = self.engine.province.last_applied
-        if last is None:
-            return
-        horizon = last[0] - self.window
-        older = [n for n, (_, at, _) in enumerate(self._checkpoints) if at <= horizon]
-        if not older:
-            return
-        cut, _, self._base = self._checkpoints[older[-1]]
-        self.kept.difference_update(e.event_id for e in self.log[:cut])
-        self.base_position = self.log[cut - 1].order_key
-        del self.log[:cut]
-        self._checkpoints = [(i - cut, at, saved) for i, at, saved in self._checkpoints[older[-1] + 1 :]]

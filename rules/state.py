@@ -26,6 +26,11 @@ _CODES = {
 _POSTGRADUATE = ("master", "doctor")
 
 
+def intern(code: str) -> str:
+    """The shared string object of a code (a province's 100,000 teachers hold six codes each)."""
+    return _CODES.get(code, code)
+
+
 @dataclass(slots=True)
 class Teacher:
     teacher_id: str
@@ -157,53 +162,16 @@ class Province:
         self.applied = 0
         self.last_applied: tuple[datetime, str] | None = None
 
-    # --- snapshots: only what cannot be derived, as flat lists of plain values (fast to pickle) ---------
+    # --- restoring (rules.snapshot builds a province from its plain data with these) -----------------
 
-    def __getstate__(self) -> dict[str, Any]:
-        t, c, g = self.teachers.values(), self.certificates.values(), self.programmes.values()
-        return {
-            "schools": list(self.schools.values()),
-            "teachers": (
-                [x.teacher_id for x in t], [x.school_id for x in t], [x.employment for x in t],
-                [x.course_type for x in t], [x.title for x in t], [x.degree for x in t],
-            ),
-            "certificates": (
-                [x.certificate_id for x in c], [x.teacher_id for x in c], [x.level for x in c],
-                [x.issued_on.toordinal() for x in c], [x.valid_until.toordinal() for x in c],
-                [x.revoked_at for x in c], [x.granted_by for x in c],
-            ),
-            "programmes": (
-                [x.programme_id for x in g], [x.teacher_id for x in g], [x.target for x in g],
-                [x.status for x in g],
-            ),
-            "studios": list(self.studios.values()),
-            "applied": self.applied,
-            "last_applied": self.last_applied,
-        }  # fmt: skip
+    def place(self, t: Teacher, school_id: str | None) -> None:
+        """Make `t` known and active at `school_id` (None: inactive), keeping the counts."""
+        self.teachers[t.teacher_id] = t
+        self._place(t, school_id)
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__()  # type: ignore[misc]
-        code = _CODES.get
-        self.schools = {s.school_id: s for s in state["schools"]}
-        for tid, sid, emp, course, title, degree in zip(*state["teachers"], strict=True):
-            teacher = Teacher(
-                tid, None, code(emp, emp), code(course, course), code(title, title), code(degree, degree)
-            )
-            self.teachers[tid] = teacher
-            if sid is not None:
-                self._place(teacher, sid)
-        ordinal = date.fromordinal
-        for cid, tid, level, issued, until, revoked, by in zip(*state["certificates"], strict=True):
-            self.certificates[cid] = Certificate(
-                cid, tid, code(level, level), ordinal(issued), ordinal(until), revoked, by
-            )
-            self.certificates_of[tid].add(cid)
-        for pid, tid, target, status in zip(*state["programmes"], strict=True):
-            self.programmes[pid] = Programme(pid, tid, code(target, target), code(status, status))
-        for studio in state["studios"]:
-            self.studios[studio.studio_id] = studio
-            self._index_studio(studio, add=True)
-        self.applied, self.last_applied = state["applied"], state["last_applied"]
+    def add_studio(self, studio: Studio) -> None:
+        self.studios[studio.studio_id] = studio
+        self._index_studio(studio, add=True)
 
     # --- helpers ----------------------------------------------------------------------------------
 

@@ -25,6 +25,14 @@ from dualtrack.settings import Settings
 
 Row = dict[str, Any]
 Columns = Mapping[str, Sequence[Any]]
+#: the values a statement binds, by name: str, int, float, or a list of them (for `IN`)
+Params = Mapping[str, Any]
+#: where a statement takes a bound value, in ClickHouse's own syntax: `{name:Type}`, e.g.
+#: `WHERE event_id IN {ids:Array(String)} AND occurred_at_us <= {until:Int64}`. Each backend hands the
+#: values to its driver (chDB's `params`, clickhouse-driver's parameters); no value is ever written into
+#: the SQL text. Identifiers (tables, columns) cannot be bound: they come from `Store.table` and the
+#: callers' constants.
+PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*):([A-Za-z0-9_]+(?:\([A-Za-z0-9_]+\))?)\}")
 _DB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: a migration lock held longer than this is taken to belong to a process that died while migrating
@@ -54,9 +62,17 @@ def micros(t: datetime) -> int:
     return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
 
 
-def quoted(text: str) -> str:
-    """A ClickHouse string literal of `text` (backslashes and quotes escaped): for ids that are data."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+def check_params(sql: str, params: Params | None) -> Params:
+    """The parameters, when every `{name:Type}` place of `sql` has one and each is used."""
+    wanted = {m.group(1) for m in PARAM.finditer(sql)}
+    given = dict(params or {})
+    if wanted != set(given):
+        raise StoreError(f"parameters {sorted(given)} do not match the statement's {sorted(wanted)}")
+    for name, value in given.items():
+        items = value if isinstance(value, list | tuple) else [value]
+        if not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in items):
+            raise StoreError(f"parameter {name}: bind str, int, float or a list of them")
+    return given
 
 
 def from_micros(us: int) -> datetime:
@@ -83,12 +99,13 @@ class Store(abc.ABC):
     # --- what a backend provides -----------------------------------------------------------------
 
     @abc.abstractmethod
-    def execute(self, sql: str) -> None:
-        """Run a statement that returns nothing."""
+    def execute(self, sql: str, params: Params | None = None) -> None:
+        """Run a statement that returns nothing, with `params` bound to its `{name:Type}` places."""
 
     @abc.abstractmethod
-    def query(self, sql: str, binary: Iterable[str] = ()) -> list[Row]:
-        """Run a SELECT; rows as dicts of the common types (the `binary` columns as bytes)."""
+    def query(self, sql: str, params: Params | None = None, binary: Iterable[str] = ()) -> list[Row]:
+        """Run a SELECT with `params` bound (see PARAM); rows as dicts of the common types (the `binary`
+        columns as bytes)."""
 
     @abc.abstractmethod
     def _insert_columns(self, table: str, columns: Columns, rows: int) -> None:
@@ -190,7 +207,7 @@ class Store(abc.ABC):
 
     def applied_migrations(self) -> list[int]:
         table = self.table("schema_migrations")
-        rows = self.query(f"SELECT DISTINCT version FROM {table} ORDER BY version")  # noqa: S608 - table names from Store.table
+        rows = self.query(f"SELECT DISTINCT version FROM {table} ORDER BY version")  # noqa: S608 - identifiers only
         return [int(r["version"]) for r in rows]
 
 

@@ -14,7 +14,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sinks.base import Store, from_micros, micros, quoted
+from sinks.base import Store, from_micros, micros
 from sinks.eventlog import EventLog
 
 #: a state is written in parts of at most this many bytes (inserts and Kafka-free, but bounded)
@@ -25,7 +25,7 @@ PART_BYTES = 8 * 1024 * 1024
 class Checkpoint:
     position: tuple[datetime, str]  # the last applied event's (occurred_at, event_id)
     events: int  # kept events up to and including the position
-    state: bytes  # the pickled engine (uncompressed)
+    state: bytes  # the engine's state as `rules.snapshot` JSON (uncompressed)
 
 
 class Checkpoints:
@@ -54,13 +54,16 @@ class Checkpoints:
     def latest(self, key: str, until: datetime | None = None) -> Checkpoint | None:
         """The newest usable checkpoint stored under `key`, at or before `until` (any, when None)."""
         table = self.store.table("engine_checkpoints")
-        where = f"WHERE rule_version = {quoted(key)}"
+        where = "WHERE rule_version = {key:String}"
+        params: dict[str, str | int] = {"key": key}
         if until is not None:
-            where += f" AND position_us <= {micros(until)}"
+            where += " AND position_us <= {until:Int64}"
+            params["until"] = micros(until)
         head = "position_us, position_id, events"
         heads = self.store.query(
-            f"SELECT {head}, max(parts) AS parts, count() AS have FROM {table} FINAL {where} GROUP BY {head} "  # noqa: S608 - names, a quoted version, an integer
-            "ORDER BY position_us DESC, position_id DESC LIMIT 8"
+            f"SELECT {head}, max(parts) AS parts, count() AS have FROM {table} FINAL {where} GROUP BY {head} "  # noqa: S608 - identifiers only
+            "ORDER BY position_us DESC, position_id DESC LIMIT 8",
+            params,
         )
         log = EventLog(self.store)
         for h in heads:
@@ -69,8 +72,9 @@ class Checkpoints:
             if log.count_through(h["position_us"], h["position_id"]) != h["events"]:
                 continue  # a late event arrived before its position: the state it holds is out of date
             rows = self.store.query(
-                f"SELECT part, blob FROM {table} FINAL WHERE position_us = {int(h['position_us'])} "  # noqa: S608 - a table name, an integer
-                f"AND position_id = {quoted(h['position_id'])} ORDER BY part",
+                f"SELECT part, blob FROM {table} FINAL "  # noqa: S608 - identifiers only
+                "WHERE position_us = {us:Int64} AND position_id = {id:String} ORDER BY part",
+                {"us": int(h["position_us"]), "id": h["position_id"]},
                 binary=("blob",),
             )
             state = zlib.decompress(b"".join(r["blob"] for r in rows))
@@ -82,7 +86,7 @@ class Checkpoints:
         calendar month (as-of reports reach any time from the one before it). Returns how many went."""
         table = self.store.table("engine_checkpoints")
         order = "ORDER BY position_us DESC, position_id DESC"
-        heads = self.store.query(f"SELECT DISTINCT position_us, position_id FROM {table} {order}")  # noqa: S608 - names
+        heads = self.store.query(f"SELECT DISTINCT position_us, position_id FROM {table} {order}")  # noqa: S608 - identifiers only
         keep: set[tuple[int, str]] = {(h["position_us"], h["position_id"]) for h in heads[:recent]}
         months: set[tuple[int, int]] = set()
         for h in heads:  # newest first: the first seen of a month is its last
@@ -93,7 +97,8 @@ class Checkpoints:
         gone = [h for h in heads if (h["position_us"], h["position_id"]) not in keep]
         for h in gone:
             self.store.execute(
-                f"ALTER TABLE {table} DELETE WHERE position_us = {int(h['position_us'])} "
-                f"AND position_id = {quoted(h['position_id'])}"
+                f"ALTER TABLE {table} DELETE "
+                "WHERE position_us = {us:Int64} AND position_id = {id:String}",
+                {"us": int(h["position_us"]), "id": h["position_id"]},
             )
         return len(gone)

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from dualtrack.errors import StoreError
-from sinks.base import Columns, Row, Store, parse_url, utc
+from sinks.base import PARAM, Columns, Params, Row, Store, check_params, parse_url, utc
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,6 +40,17 @@ def _common(v: Any) -> Any:
     if isinstance(v, tuple):
         return [_common(x) for x in v]
     return _text(v)
+
+
+def _driver_form(sql: str, params: Params | None) -> tuple[str, dict[str, Any] | None]:
+    """The statement in clickhouse-driver's form: each `{name:Type}` place becomes `%(name)s`, which the
+    driver fills with the value escaped for its Python type (a list as a tuple, for `IN`). The 18.16
+    server has no server-side parameters; the driver's binding is the one both versions take."""
+    bound = check_params(sql, params)
+    if not bound:
+        return sql, None
+    text = PARAM.sub(lambda m: f"%({m.group(1)})s", sql.replace("%", "%%"))
+    return text, {k: tuple(v) if isinstance(v, list | tuple) else v for k, v in bound.items()}
 
 
 class ServerStore(Store):
@@ -98,17 +109,19 @@ class ServerStore(Store):
                 first = str(getattr(err, "message", err)).strip().splitlines()[0][:500]
                 raise StoreError(f"ClickHouse server {self.address}: {first}", code=code) from None
 
-    def execute(self, sql: str) -> None:
-        self._call("a statement", lambda c: c.execute(sql))
+    def execute(self, sql: str, params: Params | None = None) -> None:
+        text, bound = _driver_form(sql, params)
+        self._call("a statement", lambda c: c.execute(text, bound))
 
-    def query(self, sql: str, binary: Iterable[str] = ()) -> list[Row]:
+    def query(self, sql: str, params: Params | None = None, binary: Iterable[str] = ()) -> list[Row]:
+        text, bound = _driver_form(sql, params)
         wanted = set(binary)
         client = self._client
         if wanted:
             if self._bytes_client is None:
                 self._bytes_client = self._new_client(strings_as_bytes=True)
             client = self._bytes_client
-        rows, cols = self._call("a query", lambda c: c.execute(sql, with_column_types=True), client)
+        rows, cols = self._call("a query", lambda c: c.execute(text, bound, with_column_types=True), client)
         names = [c[0] for c in cols]
         return [{n: (v if n in wanted else _common(v)) for n, v in zip(names, r, strict=True)} for r in rows]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dualtrack.errors import StoreError
-from sinks.base import Columns, Row, Store
+from sinks.base import Columns, Params, Row, Store, check_params
 
 _LOCK = ".dualtrack.lock"
 _SETTINGS = ("output_format_json_quote_64bit_integers = 0", "output_format_json_quote_denormals = 0")
@@ -76,6 +76,23 @@ def _arrow_type(ch_type: str) -> tuple[Any, bool]:
     raise StoreError(f"the embedded store cannot insert a column of type {ch_type}")
 
 
+def _param_text(value: Any) -> str:
+    """A bound value in the text form chDB's `params` take (the engine parses it as a value of the
+    place's type, never as SQL): a scalar in the escaped form of TSV, a list as an array of quoted
+    elements."""
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_quoted_element(v) for v in value) + "]"
+    if isinstance(value, str):
+        return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+    return repr(value)
+
+
+def _quoted_element(value: Any) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return repr(value)
+
+
 def _encode(value: Any) -> Any:
     """Strings go in as UTF-8 bytes (binary columns take bytes as they are)."""
     if isinstance(value, str):
@@ -124,21 +141,22 @@ class EmbeddedStore(Store):
         for setting in _SETTINGS:
             self._run(f"SET {setting}")
 
-    def _run(self, sql: str, fmt: str = "CSV") -> Any:
+    def _run(self, sql: str, fmt: str = "CSV", params: Params | None = None) -> Any:
+        bound = {k: _param_text(v) for k, v in check_params(sql, params).items()}
         try:
-            result = self._session.query(sql, fmt)
+            result = self._session.query(sql, fmt, params=bound or None)
         except Exception as err:
             raise StoreError(f"chDB store {self.path}: {err}".strip()) from None
         if getattr(result, "has_error", lambda: False)():
             raise StoreError(f"chDB store {self.path}: {result.error_message()}")
         return result
 
-    def execute(self, sql: str) -> None:
+    def execute(self, sql: str, params: Params | None = None) -> None:
         self._schemas.clear()  # a statement may change a table's columns
-        self._run(sql)
+        self._run(sql, params=params)
 
-    def query(self, sql: str, binary: Iterable[str] = ()) -> list[Row]:
-        data: bytes = self._run(sql, "JSONCompactEachRowWithNamesAndTypes").bytes()
+    def query(self, sql: str, params: Params | None = None, binary: Iterable[str] = ()) -> list[Row]:
+        data: bytes = self._run(sql, "JSONCompactEachRowWithNamesAndTypes", params).bytes()
         lines = data.split(b"\n")
         if len(lines) < 2:
             return []
@@ -167,8 +185,11 @@ class EmbeddedStore(Store):
 
         if table not in self._schemas:
             db, name = table.split(".", 1)
-            sql = f"SELECT name, type FROM system.columns WHERE database = '{db}' AND table = '{name}'"  # noqa: S608 - identifiers checked by Store.table
-            rows = self.query(f"{sql} ORDER BY position")
+            rows = self.query(
+                "SELECT name, type FROM system.columns "
+                "WHERE database = {db:String} AND table = {name:String} ORDER BY position",
+                {"db": db, "name": name},
+            )
             if not rows:
                 raise StoreError(f"chDB store {self.path}: no table {table}; run `dualtrack db migrate`")
             fields = []
@@ -192,7 +213,7 @@ class EmbeddedStore(Store):
         # chDB's Python() table function reads the local variable `data` by name
         data = pa.Table.from_arrays(arrays, schema=pa.schema(fields))  # noqa: F841
         names = ", ".join(f.name for f in fields)
-        self._run(f"INSERT INTO {table} ({names}) SELECT {names} FROM Python(data)")  # noqa: S608 - table and column names
+        self._run(f"INSERT INTO {table} ({names}) SELECT {names} FROM Python(data)")  # noqa: S608 - identifiers only
 
     def release_memory(self) -> None:
         with contextlib.suppress(StoreError):  # an engine built without jemalloc: nothing to give back

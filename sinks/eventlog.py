@@ -11,9 +11,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
 from schemas.validation import Accepted, Rejected, decode
-from sinks.base import Store, from_micros, micros, quoted, utc
+from sinks.base import Store, from_micros, micros, utc
 
-#: event ids per lookup query: a canonical id is 36 characters, so a slice is about 80 KB of SQL
+#: event ids per lookup query: clickhouse-driver binds them into the statement it sends, and a
+#: canonical id is 36 characters, so a slice is about 80 KB (the server parses at most 256 KiB)
 ID_SLICE = 2000
 
 
@@ -64,23 +65,25 @@ class EventLog:
     def kept_hashes(self) -> dict[str, str]:
         """event_id -> content hash of every kept event (the duplicate rule's memory)."""
         events = self.store.table("events")
-        rows = self.store.query(f"SELECT event_id, any(content_hash) AS h FROM {events} GROUP BY event_id")  # noqa: S608 - table names from Store.table
+        rows = self.store.query(f"SELECT event_id, any(content_hash) AS h FROM {events} GROUP BY event_id")  # noqa: S608 - identifiers only
         return {r["event_id"]: r["h"] for r in rows}
 
     def events(self, until: datetime | None = None) -> list[Accepted]:
         """The kept events (at or before `until`), in rule order."""
-        where = f"WHERE occurred_at_us <= {micros(until)}" if until is not None else ""
+        where = "WHERE occurred_at_us <= {until:Int64}" if until is not None else ""
+        params = {"until": micros(until)} if until is not None else {}
         events = self.store.table("events")
-        sql = f"SELECT event_id, any(body) AS body, any(content_hash) AS h FROM {events} {where}"  # noqa: S608 - a table name, an integer
-        rows = self.store.query(f"{sql} GROUP BY event_id", binary=("body",))
+        sql = f"SELECT event_id, any(body) AS body, any(content_hash) AS h FROM {events} {where}"  # noqa: S608 - identifiers only
+        rows = self.store.query(f"{sql} GROUP BY event_id", params, binary=("body",))
         return sorted((decode(r["body"], r["h"], r["event_id"]) for r in rows), key=lambda e: e.order_key)
 
     def count_through(self, position_us: int, position_id: str) -> int:
         """How many distinct events the log keeps at or before a position in rule order."""
         events = self.store.table("events")
         rows = self.store.query(
-            f"SELECT uniqExact(event_id) AS n FROM {events} WHERE occurred_at_us < {int(position_us)} "  # noqa: S608 - a table name, an integer, a quoted id
-            f"OR (occurred_at_us = {int(position_us)} AND event_id <= {quoted(position_id)})"
+            f"SELECT uniqExact(event_id) AS n FROM {events} "  # noqa: S608 - identifiers only
+            "WHERE occurred_at_us < {us:Int64} OR (occurred_at_us = {us:Int64} AND event_id <= {id:String})",
+            {"us": int(position_us), "id": position_id},
         )
         return int(rows[0]["n"])
 
@@ -95,12 +98,13 @@ class EventLog:
         where = " AND ".join(
             [
                 "1",
-                *([f"occurred_at_us >= {lo}"] if lo is not None else []),
-                *([f"occurred_at_us <= {hi}"] if hi is not None else []),
+                *(["occurred_at_us >= {lo:Int64}"] if lo is not None else []),
+                *(["occurred_at_us <= {hi:Int64}"] if hi is not None else []),
             ]
         )
+        params = {k: v for k, v in (("lo", lo), ("hi", hi)) if v is not None}
         span = "count() AS n, min(occurred_at_us) AS lo, max(occurred_at_us) AS hi"
-        bounds = self.store.query(f"SELECT {span} FROM {events} WHERE {where}")[0]  # noqa: S608 - names, integers
+        bounds = self.store.query(f"SELECT {span} FROM {events} WHERE {where}", params)[0]  # noqa: S608 - identifiers only
         if not bounds["n"]:
             return
         start, end = int(bounds["lo"]), int(bounds["hi"])
@@ -110,9 +114,10 @@ class EventLog:
         for page_lo in range(start, end + 1, step):
             page_hi = min(page_lo + step - 1, end)
             columns = "event_id, any(body) AS body, any(content_hash) AS h, any(occurred_at_us) AS us"
-            span = f"occurred_at_us >= {page_lo} AND occurred_at_us <= {page_hi}"
+            span = "occurred_at_us >= {lo:Int64} AND occurred_at_us <= {hi:Int64}"
             rows = self.store.query(
-                f"SELECT {columns} FROM {events} WHERE {span} GROUP BY event_id ORDER BY us, event_id",  # noqa: S608 - names, integers
+                f"SELECT {columns} FROM {events} WHERE {span} GROUP BY event_id ORDER BY us, event_id",  # noqa: S608 - identifiers only
+                {"lo": page_lo, "hi": page_hi},
                 binary=("body",),
             )
             page = [decode(r["body"], r["h"], r["event_id"]) for r in rows]  # in rule order already
@@ -128,24 +133,24 @@ class EventLog:
             return {}
         events = self.store.table("events")
         found: dict[str, str] = {}
-        # a batch after a backlog holds thousands of ids: the server parses at most 256 KiB of query
-        # text (max_query_size), so the ids go in slices well below it
+        # a batch after a backlog holds thousands of ids: they go in slices (ID_SLICE)
         for start in range(0, len(ids), ID_SLICE):
-            listed = ", ".join(quoted(i) for i in ids[start : start + ID_SLICE])
-            sql = f"SELECT event_id, any(content_hash) AS h FROM {events} WHERE event_id IN ({listed})"  # noqa: S608 - a table name, quoted ids
-            found.update((r["event_id"], r["h"]) for r in self.store.query(f"{sql} GROUP BY event_id"))
+            sql = f"SELECT event_id, any(content_hash) AS h FROM {events} "  # noqa: S608 - identifiers only
+            sql += "WHERE event_id IN {ids:Array(String)} GROUP BY event_id"
+            rows = self.store.query(sql, {"ids": ids[start : start + ID_SLICE]})
+            found.update((r["event_id"], r["h"]) for r in rows)
         return found
 
     def newest_event_time(self) -> datetime | None:
         """The occurred_at of the latest kept event in rule order (None for an empty log)."""
         events = self.store.table("events")
-        rows = self.store.query(f"SELECT count() AS n, max(occurred_at_us) AS us FROM {events}")  # noqa: S608 - a table name
+        rows = self.store.query(f"SELECT count() AS n, max(occurred_at_us) AS us FROM {events}")  # noqa: S608 - identifiers only
         return from_micros(int(rows[0]["us"])) if rows and rows[0]["n"] else None
 
     def last_arrivals(self) -> dict[str, datetime]:
         """school_id -> when its latest kept event arrived."""
         events = self.store.table("events")
-        rows = self.store.query(f"SELECT school_id, max(arrived_at) AS at FROM {events} GROUP BY school_id")  # noqa: S608 - table names from Store.table
+        rows = self.store.query(f"SELECT school_id, max(arrived_at) AS at FROM {events} GROUP BY school_id")  # noqa: S608 - identifiers only
         return {r["school_id"]: utc(r["at"]) for r in rows}
 
     def counts(self) -> dict[str, int]:
@@ -153,5 +158,5 @@ class EventLog:
         out = {}
         for name in ("events", "dead_letters"):
             table = self.store.table(name)
-            out[name] = int(self.store.query(f"SELECT count() AS n FROM {table} FINAL")[0]["n"])  # noqa: S608 - table names from Store.table
+            out[name] = int(self.store.query(f"SELECT count() AS n FROM {table} FINAL")[0]["n"])  # noqa: S608 - identifiers only
         return out

@@ -35,22 +35,23 @@ class HealthTables:
     def summary(self, silent_before: datetime, limit: int = 20) -> Summary:
         """The latest samples, schools whose last event is older than `silent_before`, and warnings."""
         m, f = self.store.table("pipeline_metrics"), self.store.table("dual_share_forecasts")
-        latest = self.store.query(f"SELECT max(at) AS at, count() AS n FROM {m}")[0]  # noqa: S608 - table names from Store.table
+        latest = self.store.query(f"SELECT max(at) AS at, count() AS n FROM {m}")[0]  # noqa: S608 - identifiers only
         sampled_at = utc(latest["at"]) if latest["n"] else None
         lag_rows = self.store.query(
-            f"SELECT topic, sum(lag) AS lag FROM (SELECT topic, partition, argMax(value, at) AS lag FROM {m} "  # noqa: S608 - as above
+            f"SELECT topic, sum(lag) AS lag FROM (SELECT topic, partition, argMax(value, at) AS lag FROM {m} "  # noqa: S608 - identifiers only
             "WHERE metric = 'consumer_lag' GROUP BY topic, partition) GROUP BY topic ORDER BY topic"
         )
         rate_rows = self.store.query(
-            f"SELECT metric, argMax(value, at) AS v FROM {m} WHERE metric IN "  # noqa: S608 - as above
+            f"SELECT metric, argMax(value, at) AS v FROM {m} WHERE metric IN "  # noqa: S608 - identifiers only
             "('events_in_per_s', 'events_out_per_s', 'dead_letters_per_s') GROUP BY metric"
         )
         silent = self.store.query(
-            f"SELECT school_id, max(value) AS last FROM {m} WHERE metric = 'last_event_at' "  # noqa: S608 - table, integers
-            f"GROUP BY school_id HAVING last < {int(silent_before.timestamp())} ORDER BY last LIMIT {limit:d}"
+            f"SELECT school_id, max(value) AS last FROM {m} WHERE metric = 'last_event_at' "  # noqa: S608 - identifiers only
+            "GROUP BY school_id HAVING last < {before:Int64} ORDER BY last LIMIT {limit:UInt32}",
+            {"before": int(silent_before.timestamp()), "limit": int(limit)},
         )
         warned = self.store.query(
-            f"SELECT school_id, level, dual_share, target, falls_below_on, days_left, certificates FROM {f} "  # noqa: S608 - as above
+            f"SELECT school_id, level, dual_share, target, falls_below_on, days_left, certificates FROM {f} "  # noqa: S608 - identifiers only
             "FINAL WHERE warning = 1 ORDER BY days_left, school_id"
         )
         return Summary(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from typing import Any
 
 from sinks.base import Row, Store, micros
 
@@ -35,10 +36,10 @@ class LiveTables:
         retract the stored ones of those days that the refold no longer has."""
         fresh = {(r["school_id"], r["day"]) for r in rows}
         table = self.store.table("school_snapshots")
-        span = f"day >= toDate('{first.isoformat()}')" + (
-            f" AND day <= toDate('{last.isoformat()}')" if last else ""
-        )
-        stored = self.store.query(f"SELECT * FROM {table} FINAL WHERE {span} AND retracted = 0")  # noqa: S608 - a table name, ISO dates
+        span = "day >= toDate({first:String})" + (" AND day <= toDate({last:String})" if last else "")
+        params = {"first": first.isoformat(), **({"last": last.isoformat()} if last else {})}
+        sql = f"SELECT * FROM {table} FINAL WHERE {span} AND retracted = 0"  # noqa: S608 - identifiers only
+        stored = self.store.query(sql, params)
         gone = [
             {**r, "retracted": 1, "version": version}
             for r in stored
@@ -61,15 +62,18 @@ class LiveTables:
         ends when None), and retract the stored ones of that span that the refold no longer finds."""
         fresh = {tuple(r[k] for k in TRANSITION_KEY) for r in rows}
         table = self.store.table("alert_transitions")
-        names = ", ".join(f"'{r}'" for r in rules if r.replace("_", "").isalnum())
-        where = f"WHERE rule IN ({names})"
+        where = "WHERE rule IN {rules:Array(String)}"
+        params: dict[str, Any] = {"rules": list(rules)}
         if since is not None:
-            where += f" AND at_us >= {micros(since)}"
+            where += " AND at_us >= {since:Int64}"
+            params["since"] = micros(since)
         if until is not None:
-            where += f" AND at_us <= {micros(until)}"
+            where += " AND at_us <= {until:Int64}"
+            params["until"] = micros(until)
         cols = ", ".join(TRANSITION_KEY)
         stored = self.store.query(
-            f"SELECT {cols}, argMax(retracted, version) AS retracted FROM {table} {where} GROUP BY {cols}"  # noqa: S608 - names, rule codes, an integer
+            f"SELECT {cols}, argMax(retracted, version) AS retracted FROM {table} {where} GROUP BY {cols}",  # noqa: S608 - identifiers only
+            params,
         )
         gone = {
             key
@@ -78,7 +82,7 @@ class LiveTables:
         }
         retractions: list[Row] = []
         if gone:
-            for r in self.store.query(f"SELECT * FROM {table} FINAL {where}"):  # noqa: S608 - as above
+            for r in self.store.query(f"SELECT * FROM {table} FINAL {where}", params):  # noqa: S608 - identifiers only
                 if tuple(r[k] for k in TRANSITION_KEY) in gone:
                     retractions.append({**r, "retracted": 1, "version": version})
         return self.store.insert("alert_transitions", [*rows, *retractions])

@@ -51,25 +51,28 @@ class NotificationLog:
         table = self.store.table("notifications")
         found: set[str] = set()
         for start in range(0, len(ids), 1000):
-            listed = ", ".join(f"'{i}'" for i in ids[start : start + 1000])
-            rows = self.store.query(f"SELECT DISTINCT notice_id FROM {table} WHERE notice_id IN ({listed})")  # noqa: S608 - a table name and hex digests checked above
+            rows = self.store.query(
+                f"SELECT DISTINCT notice_id FROM {table} "  # noqa: S608 - identifiers only
+                "WHERE notice_id IN {ids:Array(String)}",
+                {"ids": ids[start : start + 1000]},
+            )
             found |= {r["notice_id"] for r in rows}
         return found
 
     def rows(self, kind: str | None = None) -> list[Row]:
         """Every settled row (the newest of each notice), optionally of one kind, by notice id."""
         table = self.store.table("notifications")
-        where = f"WHERE kind = '{kind}'" if kind in ("notice", "digest", "suppressed") else ""
-        return self.store.query(f"SELECT * FROM {table} FINAL {where} ORDER BY notice_id")  # noqa: S608 - a table name and a kind from a fixed list
+        where, params = ("WHERE kind = {kind:String}", {"kind": kind}) if kind is not None else ("", {})
+        return self.store.query(f"SELECT * FROM {table} FINAL {where} ORDER BY notice_id", params)  # noqa: S608 - identifiers only
 
     def restated(self, known_by: datetime) -> list[Row]:
         """The transitions recorded as history restated by late data, decided by `known_by`: school_id,
         rule, at (the transition's time) and decided_at."""
         table = self.store.table("notifications")
-        by = int(known_by.timestamp())
         rows = self.store.query(
-            f"SELECT school_id, rule, transition_ids, decided_at FROM {table} FINAL "  # noqa: S608 - a table name, an integer
-            f"WHERE kind = 'suppressed' AND why = 'restated' AND decided_at <= toDateTime({by})"
+            f"SELECT school_id, rule, transition_ids, decided_at FROM {table} FINAL "  # noqa: S608 - identifiers only
+            "WHERE kind = 'suppressed' AND why = 'restated' AND decided_at <= toDateTime({by:Int64})",
+            {"by": int(known_by.timestamp())},
         )
         out = []
         for r in rows:
@@ -90,7 +93,7 @@ class NotificationLog:
     def counts(self) -> dict[str, int]:
         """Rows by kind and status, e.g. {"notice/delivered": 12}."""
         table = self.store.table("notifications")
-        rows = self.store.query(f"SELECT kind, status, count() AS n FROM {table} FINAL GROUP BY kind, status")  # noqa: S608 - a table name
+        rows = self.store.query(f"SELECT kind, status, count() AS n FROM {table} FINAL GROUP BY kind, status")  # noqa: S608 - identifiers only
         return {f"{r['kind']}/{r['status']}": int(r["n"]) for r in rows}
 
 
@@ -104,7 +107,7 @@ class NotifierState:
         """The live entries (key -> JSON body) and the newest cycle written (0 for none)."""
         table = self.store.table("notifier_state")
         rows = self.store.query(
-            f"SELECT key, argMax(body, cycle) AS live, max(cycle) AS newest FROM {table} GROUP BY key"  # noqa: S608 - a table name
+            f"SELECT key, argMax(body, cycle) AS live, max(cycle) AS newest FROM {table} GROUP BY key"  # noqa: S608 - identifiers only
         )
         newest = max((int(r["newest"]) for r in rows), default=0)
         return {r["key"]: r["live"] for r in rows if r["live"]}, newest
@@ -126,10 +129,12 @@ def transition_records(store: Store, until: datetime | None = None) -> list[dict
     """The alert transitions kept in `alert_transitions` (not retracted, at or before `until`), shaped as
     `streams.records.transition_record` publishes them, in the order they happened."""
     table = store.table("alert_transitions")
-    where = "WHERE retracted = 0" + (f" AND at_us <= {micros(until)}" if until is not None else "")
+    where = "WHERE retracted = 0" + (" AND at_us <= {until:Int64}" if until is not None else "")
+    params = {"until": micros(until)} if until is not None else {}
     columns = "rule, school_id, subject, transition, at, at_us, severity, value, threshold, since, reasons"
     order = "ORDER BY at_us, school_id, rule, subject"
-    rows = store.query(f"SELECT {columns}, caused_by, rule_version FROM {table} FINAL {where} {order}")  # noqa: S608 - a table name, an integer
+    sql = f"SELECT {columns}, caused_by, rule_version FROM {table} FINAL {where} {order}"  # noqa: S608 - identifiers only
+    rows = store.query(sql, params)
     return [
         {
             "rule": r["rule"],
@@ -153,5 +158,5 @@ def transition_records(store: Store, until: datetime | None = None) -> list[dict
 def school_directory(store: Store) -> dict[str, tuple[str, str]]:
     """school_id -> (name, city) from `school_status`."""
     table = store.table("school_status")
-    rows = store.query(f"SELECT school_id, name, city FROM {table} FINAL")  # noqa: S608 - a table name
+    rows = store.query(f"SELECT school_id, name, city FROM {table} FINAL")  # noqa: S608 - identifiers only
     return {r["school_id"]: (r["name"], r["city"]) for r in rows}

@@ -1,5 +1,6 @@
-"""The Faust app, built by `create_app(settings)`: topics, the duplicate rule's table, the runtime and
-one agent per module in `streams/agents/`. Importing this module builds nothing."""
+"""The Faust app, built by `create_app(settings)`: its topics, the runtime and one agent (or task) per
+module in `streams/agents/`. Faust holds no table: the duplicate rule reads the event log
+(`rules.dedup`). Importing this module builds nothing."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from dualtrack.kafka_auth import faust_broker_credentials
 from dualtrack.settings import Settings
 from rules.limits import Rules, load_rules
 from streams.runtime import Runtime
-from streams.topics import MAX_MESSAGE_BYTES, PARTITIONS, TopicNames
+from streams.topics import MAX_MESSAGE_BYTES, PARTITIONS, Groups, TopicNames, input_topics
 
 log = logging.getLogger(__name__)
 #: the worker's exit code when an agent fails (EX_SOFTWARE)
@@ -64,35 +65,36 @@ class Pipeline:
     runtime: Runtime
     topics: dict[str, Any] = field(default_factory=dict)  # name in TopicNames -> faust topic
     notices: Any = None  # streams.notices.Notices: delivery of the notifier's messages (None: nobody told)
-    tables: dict[str, Any] = field(default_factory=dict)
     agents: dict[str, Any] = field(default_factory=dict)
 
-    def inputs(self) -> list[str]:
-        """The topics the worker consumes: the intake topics (every school's, as now known), the
-        engine's and the dead letters'."""
-        return [*self.topics["intake"].topics, self.names.accepted, self.names.dead_letters]
+    def inputs(self) -> dict[str, list[str]]:
+        """Each consumer group of the pool and the topics it consumes (the intake's as now known: every
+        school's topic on a secured broker). Blocking: it asks the broker."""
+        groups = Groups.of(self.settings)
+        return {
+            groups.intake: input_topics(self.settings),
+            groups.engine: [self.names.accepted, self.names.dead_letters],
+        }
 
 
-def create_app(
-    settings: Settings, rules: Rules | None = None, intake_topics: list[str] | None = None
-) -> Pipeline:
-    """Build the Faust app for one deployment (one topic prefix, one store). `intake_topics` are the
-    topics events arrive on (`streams.topics.input_topics`; the shared intake topic when None)."""
+def create_app(settings: Settings, rules: Rules | None = None, replication: int = 1) -> Pipeline:
+    """Build the Faust app for one deployment (one topic prefix, one store). `replication` is the
+    factor of the topics Faust makes itself (`streams.topics.ensure_topics` says what the broker takes)."""
     import faust
 
     from streams.agents import dead_letters, engine, health, intake, notifier
 
     rules = rules or load_rules(settings.rules_file)
     app = faust.App(
-        f"{settings.topic_prefix}-worker",
+        Groups.of(settings).engine,
         broker=[f"kafka://{s.strip()}" for s in settings.kafka_bootstrap_servers.split(",")],
         broker_credentials=faust_broker_credentials(settings),  # None on a PLAINTEXT broker
-        store="memory://",  # tables are rebuilt from their changelog topics at start
+        store="memory://",  # no Faust table: the store is the state
         datadir=str(settings.var_dir / "faust"),
         autodiscover=False,
         origin="streams",
-        topic_partitions=PARTITIONS["intake"],
-        topic_replication_factor=1,
+        topic_partitions=1,
+        topic_replication_factor=replication,
         topic_allow_declare=True,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
@@ -111,8 +113,6 @@ def create_app(
     p = Pipeline(app, settings, rules, names, Runtime(settings, rules))
     for attr in ("accepted", "dead_letters", "alerts"):
         p.topics[attr] = app.topic(getattr(names, attr), partitions=PARTITIONS[attr])
-    # one Faust topic over every school's topic; `watch_school_topics` adds the schools added later
-    p.topics["intake"] = app.topic(*(intake_topics or [names.intake]))
     for module in (intake, engine, dead_letters, notifier, health):  # the notifier before the engine starts
         module.register(p)
     return p

@@ -1,5 +1,5 @@
 """The pipeline's health samples and the early-warning rows, as the worker writes them on a timer
-(`sinks.health.HealthTables`). `sample_pipeline` is pure; `consumer_lag` asks Kafka."""
+(`sinks.health.HealthTables`). `sample_pipeline` is pure; the lag it records is `streams.lag`'s."""
 
 from __future__ import annotations
 
@@ -7,15 +7,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from dualtrack.kafka_auth import kafka_client_options
-from dualtrack.settings import Settings
 from rules.forecast import Forecast
 from rules.rounding import rounded
 from rules.state import Province
 from sinks.base import Row
-
-#: (topic, partition)
-Partition = tuple[str, int]
+from streams.lag import Partition
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,34 +22,6 @@ class Counts:
     received: int  # lines taken from the intake topic
     kept: int  # events written to the store
     dead_lettered: int
-
-
-def lag_of(committed: Mapping[Partition, int | None], ends: Mapping[Partition, int]) -> dict[Partition, int]:
-    """Messages behind per partition: its end offset less the group's committed offset (all of it when
-    nothing is committed)."""
-    return {tp: max(end - (committed.get(tp) or 0), 0) for tp, end in sorted(ends.items())}
-
-
-def consumer_lag(settings: Settings, group: str, topics: Iterable[str]) -> dict[Partition, int]:
-    """The consumer group's lag on each partition of `topics` (as `streams.worker.group_drained` reads
-    offsets); a topic without metadata yet is left out. Blocking: run it in a thread."""
-    from kafka import KafkaConsumer, TopicPartition
-    from kafka.admin import KafkaAdminClient
-
-    options = kafka_client_options(settings)
-    admin = KafkaAdminClient(**options, client_id="dualtrack-health")
-    consumer = KafkaConsumer(**options, client_id="dualtrack-health", enable_auto_commit=False)
-    try:
-        offsets = admin.list_group_offsets({group: None}).get(group, {})
-        parts = [TopicPartition(t, n) for t in topics for n in sorted(consumer.partitions_for_topic(t) or ())]
-        ends = consumer.end_offsets(parts) if parts else {}
-        committed = {
-            (tp.topic, tp.partition): (o.offset if o is not None else None) for tp, o in offsets.items()
-        }
-        return lag_of(committed, {(tp.topic, tp.partition): int(end) for tp, end in ends.items()})
-    finally:
-        consumer.close()
-        admin.close()
 
 
 def _rate(now: int, before: int, seconds: float) -> float:

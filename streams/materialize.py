@@ -11,15 +11,16 @@ adding them, and a checkpoint is taken only after everything before its position
 
 from __future__ import annotations
 
-import pickle
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from rules import snapshot
 from rules.alerts import EVENT_RULES, Alert, AlertKey, Transition
-from rules.engine import Engine, Incremental, Step, TooLate, restore_stored, state_key
+from rules.engine import Engine, Step, state_key
 from rules.forecast import forecast_alerts, forecast_transitions, forecasts
+from rules.incremental import Incremental, TooLate
 from rules.indicators import Indicators, day_of, studio_reasons
 from rules.limits import Rules
 from rules.state import Studio, Teacher
@@ -30,6 +31,7 @@ from sinks.eventlog import EventLog
 from sinks.health import HealthTables
 from sinks.live import LiveTables
 from streams.health import forecast_rows
+from streams.state_at import restored
 
 #: the worker and replay write a checkpoint after this many events (at the first event of a month,
 #: so that as-of reports find one at most a month and about this many events before any time) ...
@@ -167,11 +169,9 @@ class Materializer:
         stored transitions of that month that no longer hold are retracted, before the next month (and
         before any checkpoint), so an interrupted catch-up leaves nothing half-done behind its checkpoint."""
         now = now or datetime.now(UTC)
-        key = state_key(self.rules)
-        checkpoint = self.checkpoints.latest(key, until=None if since is None else since - _MICROSECOND)
-        base = restore_stored(checkpoint.state, self.rules) if checkpoint else None
-        if base is None:
-            checkpoint = None
+        base, checkpoint = restored(
+            self.log.store, self.rules, None if since is None else since - _MICROSECOND
+        )
         self.state = Incremental(self.rules, window=self.late_window, base=base)
         self.last_arrival = self.log.last_arrivals()
         newest = self.log.newest_event_time()
@@ -297,7 +297,7 @@ class Materializer:
         position = self.engine.province.last_applied
         if position is None:
             return
-        state = pickle.dumps(self.engine, protocol=pickle.HIGHEST_PROTOCOL)
+        state = snapshot.encode(snapshot.capture(self.engine))
         self.checkpoints.save(position, self.engine.province.applied, state_key(self.rules), state)
         self._since_checkpoint = 0
         self._checkpoint_at = time.monotonic()

@@ -79,6 +79,11 @@ class Runtime:
         return self._store
 
     @property
+    def opened(self) -> bool:
+        """Whether the store is open (`open`): a worker that does not hold the engine may not have it."""
+        return self._store is not None
+
+    @property
     def log(self) -> EventLog:
         return EventLog(self.store)
 

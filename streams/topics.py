@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from dualtrack.kafka_auth import kafka_client_options, school_of_topic, school_topic, secured
 from dualtrack.settings import Settings
@@ -23,6 +25,21 @@ class TopicNames:
 
     def all(self) -> list[str]:
         return [self.intake, self.accepted, self.dead_letters, self.alerts]
+
+
+@dataclass(frozen=True)
+class Groups:
+    """The worker pool's two consumer groups (the broker's ACL lets the worker use `<prefix>-worker*`):
+    `intake` validates the school topics, spread over every worker by a round-robin assignor
+    (`streams.agents.intake`); `engine` is Faust's, over the one-partition accepted, dead-letter and
+    alert topics: one worker runs the engine, the others stand by to take it over (docs/adr/0008)."""
+
+    intake: str
+    engine: str
+
+    @classmethod
+    def of(cls, settings: Settings) -> Groups:
+        return cls(f"{settings.topic_prefix}-worker-intake", f"{settings.topic_prefix}-worker")
 
 
 #: partitions per topic: the intake scales out by school over the workers (validation is the work
@@ -59,23 +76,50 @@ def input_topics(settings: Settings) -> list[str]:
     return school_topics(settings) if secured(settings) else [settings.topic("intake")]
 
 
-def ensure_topics(settings: Settings) -> None:
-    """Create the app's topics when missing (a consumer that subscribes first would not see them)."""
-    from kafka.admin import KafkaAdminClient, NewTopic
+def replication(brokers: int) -> tuple[int, dict[str, str]]:
+    """The replication factor of every topic the project creates, and the settings that go with it:
+    min(3, brokers) copies; with three, a write is acknowledged once two hold it (`min.insync.replicas`
+    2, with the producers' acks=all), so one broker can be lost without losing or refusing a write."""
+    factor = max(1, min(3, brokers))
+    return factor, ({"min.insync.replicas": "2"} if factor == 3 else {})
+
+
+def create_topics(admin: Any, partitions: Mapping[str, int]) -> int:
+    """Create those of the topics (name -> partitions) the broker does not have yet, every one the same
+    way (`replication`, the record limit). The one place a topic is made: the worker's own topics and
+    each school's. Returns the replication factor used."""
+    from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
+
+    factor, configs = replication(len(admin.describe_cluster()["brokers"]))
+    existing = set(admin.list_topics())
+    wanted = [
+        NewTopic(name, n, factor, topic_configs={"max.message.bytes": str(MAX_MESSAGE_BYTES), **configs})
+        for name, n in sorted(partitions.items())
+        if name not in existing
+    ]
+    if wanted:
+        with contextlib.suppress(TopicAlreadyExistsError):  # another worker or administrator was quicker
+            admin.create_topics(wanted)
+    return factor
+
+
+def ensure_topics(settings: Settings) -> int:
+    """Create the app's topics when missing (a consumer that subscribes first would not see them);
+    returns their replication factor (Faust's own topics get the same)."""
+    from kafka.admin import KafkaAdminClient
 
     names = TopicNames.of(settings)
     admin = KafkaAdminClient(**kafka_client_options(settings), client_id="dualtrack-admin")
     try:
-        existing = set(admin.list_topics())
-        wanted = [
-            NewTopic(name, PARTITIONS[field], 1, topic_configs={"max.message.bytes": str(MAX_MESSAGE_BYTES)})
-            for field, name in zip(PARTITIONS, names.all(), strict=True)
-            # on a secured broker events arrive on the schools' own topics; no shared intake is made
-            if name not in existing and not (field == "intake" and secured(settings))
-        ]
-        if wanted:
-            with contextlib.suppress(TopicAlreadyExistsError):  # another worker was quicker
-                admin.create_topics(wanted)
+        return create_topics(
+            admin,
+            {
+                name: PARTITIONS[field]
+                for field, name in zip(PARTITIONS, names.all(), strict=True)
+                # on a secured broker events arrive on the schools' own topics; no shared intake is made
+                if not (field == "intake" and secured(settings))
+            },
+        )
     finally:
         admin.close()

@@ -79,7 +79,7 @@ def restated(store: Store, since: datetime, as_of: datetime) -> list[Restated]:
 
 
 def briefing_from_store(store: Store, rules: Rules, as_of: datetime, months: int = 12) -> Briefing:
-    from dualtrack.reporting import engine_at
+    from streams.state_at import engine_at
 
     month_ends, previous_month, previous_year = report_times(as_of, months)
     times = sorted({*month_ends, as_of, previous_month, previous_year})

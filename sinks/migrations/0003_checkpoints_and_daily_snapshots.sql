@@ -10,7 +10,7 @@ CREATE TABLE IF NOT EXISTS {db}.engine_checkpoints (
     rule_version String,            -- the rules file's version: another version never restores it
     part UInt32,
     parts UInt32,
-    blob String,                    -- zlib-compressed pickle of the engine, split into parts
+    blob String,                    -- zlib-compressed state of the engine, split into parts
     version UInt64
 ) ENGINE = ReplacingMergeTree(version)
 ORDER BY (position_us, position_id, part);

@@ -21,10 +21,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rules.alerts import Transition
-from rules.dedup import Deduplicator, conflicting
-from schemas.validation import Accepted, Rejected
+from schemas.validation import Accepted
 from streams import failpoints
 from streams.app import Pipeline, fail, guarded
+from streams.keep import keep
 from streams.outbox import Outgoing
 from streams.records import transition_record, unpack_events
 
@@ -44,24 +44,13 @@ def register(p: Pipeline) -> Any:
         """The duplicate rule against the log (and the batch itself), then keep, fold and write; then
         the notice cycle."""
         materializer = runtime.materializer
-        rule = Deduplicator(materializer.log.hashes_of(e.event_id for e in events))
-        new: list[Accepted] = []
-        rejected: list[Rejected] = []
-        for e in events:
-            verdict = rule.verdict(e.event_id, e.content_hash)
-            if verdict == "new":
-                new.append(e)
-            elif verdict == "conflicting":
-                rejected.append(conflicting(e))
-        if rejected:
-            materializer.log.dead_letter([(r, engine_topic, now) for r in rejected])
-        materializer.log.append(new, now)
-        applied = materializer.apply(new, now=now)
+        kept = keep(materializer.log, events, engine_topic, now)
+        applied = materializer.apply(kept.new, now=now)
         if materializer.checkpoint_due():
             materializer.save_checkpoint()
         failpoints.reach(settings, "after_store_write")
         out = runtime.notify(applied.transitions, applied.restated, now)
-        return applied.transitions, len(events) - len(new) - len(rejected), out
+        return applied.transitions, kept.duplicates, out
 
     def tick(now: datetime) -> tuple[list[Transition], list[Outgoing]]:
         transitions = runtime.materializer.tick(now)

@@ -10,29 +10,35 @@ from typing import Any
 
 from sinks.health import HealthTables
 from streams.app import Pipeline, fail
-from streams.health import Counts, consumer_lag, sample_pipeline
+from streams.health import Counts, sample_pipeline
+from streams.lag import Offsets, Partition
 
 #: how often the worker samples its health
 SAMPLE_SECONDS = 30.0
 
 
+def pool_lag(p: Pipeline) -> dict[Partition, int]:
+    """The lag of each of the pool's groups on its own topics (blocking)."""
+    with Offsets(p.settings, client_id="dualtrack-health") as offsets:
+        return {tp: n for group, topics in p.inputs().items() for tp, n in offsets.lag(group, topics).items()}
+
+
 def register(p: Pipeline) -> Any:
-    runtime, settings = p.runtime, p.settings
-    group = f"{settings.topic_prefix}-worker"
+    runtime = p.runtime
     before: list[Counts] = []
     reported: dict[str, datetime] = {}
 
     def write(rows: list[dict[str, Any]]) -> int:
-        if runtime._store is None:
+        if not runtime.opened:
             return 0
-        return HealthTables(runtime._store).metrics(rows)
+        return HealthTables(runtime.store).metrics(rows)
 
     @p.app.timer(interval=SAMPLE_SECONDS, name="health")
     async def health() -> None:
         try:
             c = runtime.counters
             now = Counts(datetime.now(UTC), c.received, c.kept, c.dead_lettered)
-            lag = await asyncio.to_thread(consumer_lag, settings, group, p.inputs())
+            lag = await asyncio.to_thread(pool_lag, p)
             last_event: dict[str, datetime] = {}
             if runtime.ready.is_set():  # the engine's worker knows each school's last event
                 province = runtime.materializer.engine.province

@@ -101,3 +101,34 @@ def test_the_duplicate_rule_takes_a_backlog_batch_on_the_server(server_url: str)
         unknown = [str(uuid.UUID(int=i)) for i in range(12_000)]
         found = log.hashes_of([*unknown, *(e.event_id for e in kept)])
     assert found == {e.event_id: e.content_hash for e in kept[:500]}
+
+
+#: values a school's data could carry into a lookup: quotes, backslashes, control characters, SQL
+HOSTILE = [
+    "it's",
+    "a\\b",
+    "tab\there",
+    "line\nbreak",
+    "\\N",
+    "\\",
+    "'); DROP TABLE events; --",
+    "中文",
+    "%(x)s %s {x:String}",
+]
+
+
+def test_bound_values_reach_both_backends_as_they_are(server_url: str, tmp_path: Path) -> None:
+    """Every value enters a statement through the driver's binding (`{name:Type}`): on the 18.16 server
+    (clickhouse-driver) and on chDB, a scalar and a list for IN come back exactly as sent, and none of
+    them is read as SQL."""
+    with open_store(url=server_url) as server, EmbeddedStore(tmp_path / "chdb") as embedded:
+        for store in (server, embedded):
+            for value in HOSTILE:
+                got = store.query("SELECT {v:String} AS v, {n:Int64} AS n", {"v": value, "n": -7})
+                assert got == [{"v": value, "n": -7}], (store.kind, value)
+            rows = store.query(
+                "SELECT x FROM (SELECT arrayJoin(['it''s', 'a\\\\b', 'other']) AS x) "
+                "WHERE x IN {ids:Array(String)} ORDER BY x",
+                {"ids": HOSTILE},
+            )
+            assert [r["x"] for r in rows] == ["a\\b", "it's"], store.kind

@@ -62,7 +62,9 @@ def test_round_trip_through_kafka_faust_and_clickhouse(
 
 def test_worker_killed_midway_recovers_to_the_same_results(cli_env: dict[str, str], server_url: str,
                                                            tmp_path: Path) -> None:  # fmt: skip
-    env = dict(cli_env, DUALTRACK_STREAM_BATCH_SIZE="50", DUALTRACK_STREAM_BATCH_SECONDS="0.2")
+    # small batches (the engine takes up to 5 records of up to 5 events each), so that the store is
+    # written in many steps and the worker can be caught midway
+    env = dict(cli_env, DUALTRACK_STREAM_BATCH_SIZE="5", DUALTRACK_STREAM_BATCH_SECONDS="0.2")
     produce_example(env)
     proc = subprocess.Popen([*CLI, "worker"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip

@@ -1,11 +1,13 @@
-"""The agents with Faust's test_context (no broker): what the intake forwards and dead-letters, how the
-engine applies the duplicate rule, and what a failing agent does to the worker."""
+"""The agents without a broker (Faust's test_context; the intake's `judge` on records): what the intake
+forwards and dead-letters, how the engine applies the duplicate rule, and what a failing agent does to
+the worker."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Any
 from unittest.mock import AsyncMock, patch
 
@@ -18,6 +20,14 @@ from streams.records import pack_events, parse_dead_letter, unpack_events
 from tests.helpers import accepted, close_app_loops, hire
 
 GOOD = hire("SD0001", "2025-09-01T08:00:00+08:00", "T1")
+
+
+@dataclass(frozen=True)
+class Record:
+    """What the intake reads from aiokafka: the topic and the raw bytes."""
+
+    topic: str
+    value: bytes
 
 
 @pytest.fixture()
@@ -55,10 +65,8 @@ async def _settle(condition: Any, seconds: float = 5.0) -> None:
 
 async def test_intake_forwards_valid_events_in_one_batch_record_with_their_hashes(pipeline, sent) -> None:  # type: ignore[no-untyped-def]
     raws = [json.dumps(hire("SD0001", "2025-09-01T08:00:00+08:00", f"T{n}")).encode() for n in range(3)]
-    async with pipeline.agents["intake"].test_context() as agent:
-        for raw in raws:
-            await agent.put(raw)
-        await _settle(lambda: sent["accepted"].await_count)
+    acks = await pipeline.agents["intake"].judge([Record("unit.intake", raw) for raw in raws])
+    assert len(acks) == 1  # what the consumer awaits before it commits
     sent["accepted"].assert_awaited_once()
     kwargs = sent["accepted"].await_args.kwargs
     assert kwargs["key"] == b"unit"  # the province: one partition, one order
@@ -71,9 +79,8 @@ async def test_intake_forwards_valid_events_in_one_batch_record_with_their_hashe
 async def test_intake_dead_letters_invalid_events_with_bytes_reason_and_school(pipeline, sent) -> None:  # type: ignore[no-untyped-def]
     bad = dict(GOOD, schema_version=2)
     raw = json.dumps(bad).encode()
-    async with pipeline.agents["intake"].test_context() as agent:
-        await agent.put(raw)
-        await _settle(lambda: sent["dead_letters"].await_count)
+    acks = await pipeline.agents["intake"].judge([Record("unit.intake", raw)])
+    assert len(acks) == 1
     sent["accepted"].assert_not_awaited()
     kwargs = sent["dead_letters"].await_args.kwargs
     rejected, origin, _ = parse_dead_letter(kwargs["value"])

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from dualtrack.simulate import Simulator
-from rules.engine import Incremental, Step
+from rules.engine import Step
+from rules.incremental import Incremental
 from rules.limits import load_rules
 from rules.notifications import EMPTY, Notice, Suppression, decide
 from schemas.validation import Accepted, validate

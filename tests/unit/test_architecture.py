@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterator
 
 import pytest
 
@@ -68,3 +69,41 @@ def test_sql_lives_only_in_sinks_and_dashboards() -> None:
         if _SQL.search((ROOT / path).read_text(encoding="utf-8"))
     ]
     assert elsewhere == []
+
+
+def _sql_fstrings(path: str) -> Iterator[ast.JoinedStr]:
+    tree = ast.parse((ROOT / path).read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            text = "".join(
+                v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str)
+            )
+            if _SQL.search(text) or re.search(r"\b(FROM|WHERE|DELETE)\b", text):
+                yield node
+
+
+def _identifier(node: ast.expr) -> bool:
+    """What an f-string of SQL may interpolate: a name or attribute (a table from `Store.table`, a
+    fragment of constants), `x.table(...)`, or `", ".join(...)` of column names."""
+    if isinstance(node, ast.Name | ast.Attribute):
+        return True
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("table", "join")
+    )
+
+
+def test_no_value_is_formatted_into_sql() -> None:
+    """Values are bound by the driver (`{name:Type}` places, `sinks.base.PARAM`): the statements the
+    sinks build interpolate only identifiers, never a call that makes a literal (a number, a time, a
+    quoted string)."""
+    wrong = [
+        (path, node.lineno, ast.unparse(v.value))
+        for path in _modules("sinks")
+        for node in _sql_fstrings(path)
+        for v in node.values
+        if isinstance(v, ast.FormattedValue) and not _identifier(v.value)
+    ]
+    assert wrong == []
+    assert "quoted(" not in "".join((ROOT / p).read_text(encoding="utf-8") for p in _modules("sinks"))

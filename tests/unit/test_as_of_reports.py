@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from dualtrack.replay import replay
-from dualtrack.reporting import engine_at, report_from_store
+from dualtrack.reporting import report_from_store
 from dualtrack.simulate import Simulator, write_jsonl
+from rules import snapshot
 from rules.engine import fold, state_key
 from rules.limits import load_rules
 from rules.report import build_report
@@ -24,6 +25,7 @@ from sinks.checkpoints import Checkpoints
 from sinks.embedded import EmbeddedStore
 from sinks.eventlog import EventLog
 from streams import materialize
+from streams.state_at import engine_at
 
 RULES = load_rules()
 
@@ -96,12 +98,12 @@ def test_a_late_event_passes_over_the_checkpoints_it_invalidates(
         assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True), as_of
 
 
-def test_a_checkpoint_of_other_limits_or_damaged_is_never_restored(
+def test_a_checkpoint_of_other_limits_is_never_restored(
     province: tuple[EmbeddedStore, list[Accepted]],
 ) -> None:
     """A checkpoint is the fold under one set of limits and one version of the rules' code: a report
-    under changed limits, or from a checkpoint that no longer loads, is the full refold, not a stale or
-    broken state (an upgrade costs one refold, never a wrong report or a crash at start)."""
+    under changed limits is the full refold, not a stale state (an upgrade costs one refold, never a
+    wrong report or a crash at start)."""
     store, _ = province
     events = list(store_events(store))
     as_of = max(e.occurred_at for e in events) + timedelta(days=1)
@@ -113,13 +115,66 @@ def test_a_checkpoint_of_other_limits_or_damaged_is_never_restored(
     assert checkpoints.latest(state_key(stricter)) is None
     assert report_from_store(store, stricter, as_of) == build_report(fold(events, stricter, as_of), as_of)
 
-    # the same position rewritten with a state that does not unpickle (the newer row replaces the old)
-    checkpoints.save(newest.position, newest.events, state_key(RULES), b"not a pickle")
+
+#: a stored checkpoint whose bytes are not what this release writes: each is refused with its reason
+DAMAGED = {
+    # a pickle that would run a shell command if anything unpickled it
+    "a pickle": (b"cos\nsystem\n(S'touch {marker}'\ntR.", "not JSON"),
+    "truncated": (b'{"format": "dualtrack.engine", "version": 1, "schools": [', "not JSON"),
+    "another version": (b'{"format": "dualtrack.engine", "version": 99}', "version 99"),
+    "another format": (b"[1, 2, 3]", "not a snapshot object"),
+    "columns of different lengths": (None, "columns of different lengths"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGED))
+def test_a_damaged_or_foreign_checkpoint_is_refused_with_its_reason(
+    province: tuple[EmbeddedStore, list[Accepted]],
+    damage: str,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    """A checkpoint is read by a JSON parser that builds values and runs nothing: bytes that are not a
+    snapshot of this format and version are passed over with the reason in the log, and the report is
+    the full refold (never a crash, a half-built state, or code run from the store)."""
+    store, _ = province
+    events = list(store_events(store))
+    as_of = max(e.occurred_at for e in events) + timedelta(days=1)
+    checkpoints = Checkpoints(store)
+    newest = checkpoints.latest(state_key(RULES))
+    assert newest is not None
+    marker = tmp_path / "ran"
+    data, reason = DAMAGED[damage]
+    if data is None:  # a real snapshot with one column cut short
+        state = json.loads(newest.state)
+        state["teachers"][0] = state["teachers"][0][:-1]
+        data = json.dumps(state).encode()
+    data = data.replace(b"{marker}", str(marker).encode())
+    # the same position rewritten (the newer row replaces the old)
+    checkpoints.save(newest.position, newest.events, state_key(RULES), data)
     try:
-        assert checkpoints.latest(state_key(RULES)) is not None
+        caplog.set_level("WARNING", logger="streams.state_at")
         assert report_from_store(store, RULES, as_of) == build_report(fold(events, RULES, as_of), as_of)
+        refused = [r.getMessage() for r in caplog.records if "is not used" in r.getMessage()]
+        assert refused and reason in refused[0], refused
+        assert not marker.exists()
     finally:
         checkpoints.save(newest.position, newest.events, state_key(RULES), newest.state)
+
+
+def test_a_stored_checkpoint_is_json_that_restores_the_same_state(
+    province: tuple[EmbeddedStore, list[Accepted]],
+) -> None:
+    """What the store holds is plain JSON of a named format and version, and the engine built from it
+    captures to the same data: nothing of the state is lost or changed in the round trip."""
+    store, _ = province
+    newest = Checkpoints(store).latest(state_key(RULES))
+    assert newest is not None
+    data = json.loads(newest.state)
+    assert (data["format"], data["version"]) == (snapshot.FORMAT, snapshot.VERSION)
+    engine = snapshot.load(newest.state, RULES)
+    assert snapshot.capture(engine) == data
+    assert engine.province.applied == newest.events
 
 
 def store_events(store: EmbeddedStore) -> Iterator[Accepted]:

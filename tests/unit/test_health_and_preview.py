@@ -15,7 +15,8 @@ from dualtrack.replay import replay
 from rules.limits import load_rules
 from rules.recipients import SchoolInfo, parse_recipients
 from sinks.embedded import EmbeddedStore
-from streams.health import Counts, lag_of, sample_pipeline
+from streams.health import Counts, sample_pipeline
+from streams.lag import lag_of
 from tests.dashboard_cases import HEALTH_AT, fill_health
 from tests.helpers import ROOT, example
 from tests.unit.test_notification_policy import rec

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from dualtrack.replay import intake
 from rules.dedup import Deduplicator
-from rules.engine import Incremental, TooLate, fold
+from rules.engine import fold
+from rules.incremental import Incremental, TooLate
 from rules.limits import load_rules
 from rules.report import build_report
 from tests.helpers import accepted, ev

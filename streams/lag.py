@@ -1,0 +1,75 @@
+"""How far the worker pool's consumer groups are behind: the one place that reads committed offsets and
+end offsets from Kafka (the health sample, `worker --exit-when-idle` and the demo's live view)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+from dualtrack.kafka_auth import kafka_client_options
+from dualtrack.settings import Settings
+
+#: (topic, partition)
+Partition = tuple[str, int]
+
+
+def lag_of(committed: Mapping[Partition, int | None], ends: Mapping[Partition, int]) -> dict[Partition, int]:
+    """Messages behind per partition: its end offset less the group's committed offset (all of it when
+    nothing is committed)."""
+    return {tp: max(end - (committed.get(tp) or 0), 0) for tp, end in sorted(ends.items())}
+
+
+class Offsets:
+    """A Kafka admin client and an offsets-only consumer, logged in as the worker. Blocking: use it in a
+    thread. `with Offsets(settings) as o: o.lag(group, topics)`."""
+
+    def __init__(self, settings: Settings, client_id: str = "dualtrack-offsets") -> None:
+        from kafka import KafkaConsumer
+        from kafka.admin import KafkaAdminClient
+
+        options = kafka_client_options(settings)
+        self._admin = KafkaAdminClient(**options, client_id=client_id)
+        try:
+            self._consumer = KafkaConsumer(**options, client_id=client_id, enable_auto_commit=False)
+        except BaseException:
+            self._admin.close()
+            raise
+
+    def __enter__(self) -> Offsets:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._consumer.close()
+        self._admin.close()
+
+    def committed(self, group: str) -> dict[Partition, int | None]:
+        """The group's committed offset per partition (None: nothing committed there)."""
+        offsets: Mapping[Any, Any] = self._admin.list_group_offsets({group: None}).get(group, {})
+        return {(tp.topic, tp.partition): (o.offset if o is not None else None) for tp, o in offsets.items()}
+
+    def ends(self, topics: Iterable[str]) -> tuple[dict[Partition, int], list[str]]:
+        """The end offset of every partition of `topics`, and the topics without metadata yet."""
+        from kafka import TopicPartition
+
+        parts, missing = [], []
+        for t in topics:
+            known = self._consumer.partitions_for_topic(t)
+            if not known:
+                missing.append(t)
+            parts += [TopicPartition(t, n) for n in sorted(known or ())]
+        ends = self._consumer.end_offsets(parts) if parts else {}
+        return {(tp.topic, tp.partition): int(end) for tp, end in ends.items()}, missing
+
+    def lag(self, group: str, topics: Iterable[str]) -> dict[Partition, int]:
+        """The group's lag on each partition of `topics`; a topic without metadata yet is left out."""
+        ends, _ = self.ends(topics)
+        return lag_of(self.committed(group), ends)
+
+    def drained(self, group: str, topics: Iterable[str]) -> bool:
+        """Whether the group has committed every message of `topics` (never while one has no metadata)."""
+        ends, missing = self.ends(topics)
+        return not missing and not any(lag_of(self.committed(group), ends).values())
