@@ -198,7 +198,7 @@ class Bench:
         script = (
             "import json,sys,time;from datetime import datetime,UTC;from pathlib import Path;"
             "from sinks.embedded import EmbeddedStore;from rules.limits import load_rules;"
-            "from dualtrack.reporting import report_from_store;r=load_rules();"
+            "from documents.report import report_from_store;r=load_rules();"
             "st=EmbeddedStore(Path(sys.argv[1]));"
             "out=[]\nfor t in [*sys.argv[2:], None]:\n"
             " T=datetime.fromisoformat(t) if t else datetime.now(UTC);s=time.perf_counter();"
@@ -341,7 +341,7 @@ class Bench:
         timed([*CLI, "produce", "--raw", "--as-schools", str(path)], env)
 
     def _deployment(self, env: dict[str, str]) -> Any:
-        from dualtrack.settings import Settings
+        from foundation.settings import Settings
 
         return Settings(topic_prefix=env["DUALTRACK_TOPIC_PREFIX"])
 
@@ -349,7 +349,7 @@ class Bench:
         """A Kafka consumer that only decodes (json.loads) every record of the intake topic."""
         from kafka import KafkaConsumer, TopicPartition
 
-        from dualtrack.kafka_auth import kafka_client_options
+        from foundation.kafka_auth import kafka_client_options
         from streams.topics import input_topics
 
         env = self._prefix()
@@ -442,8 +442,8 @@ class Bench:
         load generator, not the pipeline (p50 4.2 s against 1.25 s, measured with both)."""
         from kafka import KafkaProducer
 
-        from dualtrack.kafka_auth import kafka_admin_options, secured
         from dualtrack.schools import open_deployment
+        from foundation.kafka_auth import kafka_admin_options, secured
         from sinks.base import open_store
         from streams.producer import school_key
         from streams.topics import ensure_topics, intake_topic
@@ -505,7 +505,7 @@ class Bench:
                 if delays else None}  # fmt: skip
 
     def run(self) -> dict[str, Any]:
-        from dualtrack.settings import Settings
+        from foundation.settings import Settings
         from infra import all_services
 
         self.settings = Settings()
@@ -523,7 +523,7 @@ class Bench:
     def _clean_up(self) -> None:
         """Drop the run's databases, delete its topics and its schools' users and ACLs (a running broker
         and server stay clean)."""
-        from dualtrack.kafka_auth import school_of_user, secured
+        from foundation.kafka_auth import school_of_user, secured
         from infra.kafka.acls import admin_client, delete_principal_acls, delete_user, scram_users
         from sinks.base import open_store
 

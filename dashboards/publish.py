@@ -10,7 +10,7 @@ from typing import Any
 from dashboards.alerting import FOLDER_UID, alert_rules
 from dashboards.catalog import dashboards
 from dashboards.model import DATASOURCE_UID
-from dualtrack.errors import DualtrackError
+from foundation.errors import DualtrackError
 from rules.limits import Rules
 
 _VOLATILE = {"id", "version", "updated", "provenance", "folderUID", "ruleGroup", "orgID"}

@@ -1,4 +1,5 @@
-"""dualtrack: the vocational-school workforce tracker (CLI, settings, replay and report)."""
+"""dualtrack: the vocational-school workforce tracker: the CLI and the jobs it runs (replay, simulate,
+the demo, schools and their logins)."""
 
 __all__ = ["__version__"]
 

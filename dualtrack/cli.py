@@ -16,9 +16,9 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.text import Text
 
-from dualtrack.errors import DualtrackError
 from dualtrack.schools import app as schools_app
-from dualtrack.settings import Settings
+from foundation.errors import DualtrackError
+from foundation.settings import Settings
 from schemas.national_id import mask_text
 
 app = typer.Typer(
@@ -129,7 +129,7 @@ def report(
     city: Annotated[str | None, typer.Option("--city", help="A briefing of one city's schools only.")] = None,
 ) -> None:
     """The staffing report at a time T (docs/domain.md section 10), or the department's briefing."""
-    from dualtrack.reporting import report_from_store, to_json, to_table
+    from documents.report import report_from_store, to_json, to_table
     from schemas.reference import CITY_CIRCLE
     from sinks import open_store
 
@@ -145,8 +145,8 @@ def report(
         )
     rules = _rules(settings)
     if fmt in (ReportFormat.html, ReportFormat.xlsx, ReportFormat.pdf):
-        from dualtrack.briefing import render_html, render_pdf, render_xlsx
-        from dualtrack.briefing.history import briefing_from_store
+        from documents.briefing import render_html, render_pdf, render_xlsx
+        from documents.briefing.history import briefing_from_store
 
         with open_store(settings, path=store) as st:
             briefing = briefing_from_store(st, rules, t)
@@ -404,7 +404,7 @@ def dashboards_publish(
     from grafana_client import GrafanaApi
 
     from dashboards.publish import publish
-    from dualtrack.localsecrets import secret
+    from foundation.localsecrets import secret
 
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
@@ -446,7 +446,7 @@ def alerts_preview(
     store: StoreOpt = None,
 ) -> None:
     """Print what each recipient would receive (notices and digests) for the transitions up to T."""
-    from dualtrack.preview import preview_from_store, render
+    from documents.preview import preview_from_store, render
     from rules.recipients import load_recipients
     from sinks import open_store
 
@@ -463,7 +463,7 @@ def alerts_preview(
 @app.command()
 def status(store: StoreOpt = None) -> None:
     """The pipeline's health from the store: consumer lag, rates, silent schools, early warnings."""
-    from dualtrack.status import status_text
+    from documents.status import status_text
     from sinks import open_store
 
     settings = Settings()

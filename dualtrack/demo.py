@@ -26,9 +26,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from dualtrack.kafka_auth import kafka_client_options, school_of_topic
-from dualtrack.settings import ROOT, Settings
 from dualtrack.simulate import Simulator
+from foundation.kafka_auth import kafka_client_options, school_of_topic
+from foundation.settings import ROOT, Settings
 from streams.lag import Offsets
 from streams.topics import Groups
 
@@ -238,9 +238,9 @@ def _save_view(view: View, path: Path) -> None:
 
 
 def _finish(settings: Settings, out_dir: Path, console: Console) -> int:
-    from dualtrack.briefing import ChromiumNotFound, render_html, render_pdf, render_xlsx
-    from dualtrack.briefing.history import briefing_from_store
-    from dualtrack.reporting import to_json, to_table
+    from documents.briefing import ChromiumNotFound, render_html, render_pdf, render_xlsx
+    from documents.briefing.history import briefing_from_store
+    from documents.report import to_json, to_table
     from rules.limits import load_rules
     from sinks import open_store
     from sinks.eventlog import EventLog

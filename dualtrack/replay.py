@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dualtrack.errors import DualtrackError
+from foundation.errors import DualtrackError
 from rules.dedup import Deduplicator
 from rules.limits import Rules
 from schemas.jsonlines import KEPT_OF_A_LONG_LINE, is_blank, read_lines

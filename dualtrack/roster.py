@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from dualtrack.errors import DualtrackError
+from foundation.errors import DualtrackError
 from rules.state import Province
 
 CST = timezone(timedelta(hours=8))

@@ -17,8 +17,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from dualtrack.errors import ConfigError, DualtrackError
-from dualtrack.kafka_auth import (
+from foundation.errors import ConfigError, DualtrackError
+from foundation.kafka_auth import (
     MECHANISM,
     check_school_id,
     school_of_topic,
@@ -28,8 +28,8 @@ from dualtrack.kafka_auth import (
     secured,
     valid_school_id,
 )
-from dualtrack.localsecrets import Secret
-from dualtrack.settings import Settings
+from foundation.localsecrets import Secret
+from foundation.settings import Settings
 
 
 class SchoolError(DualtrackError):

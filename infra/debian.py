@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 
-from dualtrack.errors import InfraError
+from foundation.errors import InfraError
 
 
 def apt_install(packages: list[str], present: Callable[[], bool], what: str) -> str:

@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dualtrack.errors import InfraError
-from dualtrack.settings import Settings
+from foundation.errors import InfraError
+from foundation.settings import Settings
 
 HERE = Path(__file__).resolve().parent
 #: services started by this process outlive their Popen objects on purpose; keeping them here stops

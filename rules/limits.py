@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import yaml
 
-from dualtrack.errors import ConfigError
+from foundation.errors import ConfigError
 from schemas.reference import SchoolLevel
 
 DEFAULT_RULES_FILE = Path(__file__).with_name("limits.yaml")

@@ -11,11 +11,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlparse
 
 import yaml
 
-from dualtrack.errors import ConfigError
+from foundation.errors import ConfigError
+from foundation.urls import redact_url, webhook_problem
 from rules.limits import SEVERITIES
 from schemas.reference import CITY_CIRCLE
 
@@ -94,10 +94,8 @@ def _contact(entry: Any, scope: Scope, area: str, where: str) -> Recipient:
     if not isinstance(rid, str) or not _ID.match(rid):
         raise _fail(where, f"id must be letters, digits, '.', '_', '@' or '-', not {rid!r}")
     webhook, email = entry.get("webhook"), entry.get("email")
-    if webhook is not None:
-        u = urlparse(str(webhook))
-        if u.scheme not in ("http", "https") or not u.hostname:
-            raise _fail(where, f"webhook must be an http:// or https:// URL, not {webhook!r}")
+    if webhook is not None and (problem := webhook_problem(str(webhook))):
+        raise _fail(where, f"webhook {problem}, not {redact_url(str(webhook))!r}")
     if email is not None and not (isinstance(email, str) and _EMAIL.match(email)):
         raise _fail(where, f"email must be one address such as hr@school.edu.cn, not {email!r}")
     if webhook is None and email is None:

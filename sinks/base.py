@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Self
 from urllib.parse import unquote, urlparse
 
-from dualtrack.errors import StoreError
-from dualtrack.settings import Settings
+from foundation.errors import StoreError
+from foundation.settings import Settings
 
 Row = dict[str, Any]
 Columns = Mapping[str, Sequence[Any]]

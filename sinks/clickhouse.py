@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from dualtrack.errors import StoreError
+from foundation.errors import StoreError
 from sinks.base import PARAM, Columns, Params, Row, Store, check_params, parse_url, utc
 
 log = logging.getLogger(__name__)

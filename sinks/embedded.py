@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from dualtrack.errors import StoreError
+from foundation.errors import StoreError
 from sinks.base import Columns, Params, Row, Store, check_params
 
 _LOCK = ".dualtrack.lock"

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from dualtrack.errors import StoreError
+from foundation.errors import StoreError
 from sinks.base import Row, Store, from_micros, micros
 
 #: notice ids are sha256 hex digests (`notice_id`): the only thing interpolated into a lookup

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any, NoReturn
 
-from dualtrack.kafka_auth import faust_broker_credentials
-from dualtrack.settings import Settings
+from foundation.kafka_auth import faust_broker_credentials
+from foundation.settings import Settings
 from rules.limits import Rules, load_rules
 from streams.runtime import Runtime
 from streams.topics import MAX_MESSAGE_BYTES, PARTITIONS, Groups, TopicNames, input_topics

@@ -23,7 +23,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any, Protocol
 
-from dualtrack.settings import Settings
+from foundation.settings import Settings
 from sinks.base import Row
 from sinks.notifications import NotificationLog
 from streams.outbox import Outgoing

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from dualtrack.settings import Settings
+from foundation.settings import Settings
 
 log = logging.getLogger(__name__)
 #: the exit status of a process killed by SIGKILL, as a shell reports it

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
-from dualtrack.kafka_auth import kafka_client_options
-from dualtrack.settings import Settings
+from foundation.kafka_auth import kafka_client_options
+from foundation.settings import Settings
 
 #: (topic, partition)
 Partition = tuple[str, int]

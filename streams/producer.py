@@ -19,15 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dualtrack.errors import DualtrackError
-from dualtrack.kafka_auth import (
+from foundation.errors import DualtrackError
+from foundation.kafka_auth import (
     InvalidSchoolId,
     kafka_client_options,
     school_of_user,
     secured,
     valid_school_id,
 )
-from dualtrack.settings import Settings
+from foundation.settings import Settings
 from schemas.jsonlines import is_blank, read_lines
 from schemas.national_id import check_character, mask_text
 from schemas.validation import Rejected, parse_strict, validate
@@ -65,7 +65,7 @@ def _refusal(err: BaseException | None) -> bool:
 
 class EventProducer:
     """Sends each event to its school's intake topic (`streams.topics.intake_topic`), logged in as the
-    settings say (`dualtrack.kafka_auth.kafka_client_options`). A write the broker refuses makes
+    settings say (`foundation.kafka_auth.kafka_client_options`). A write the broker refuses makes
     `flush` raise Refused: it is no event's fault, and every later event would meet it too."""
 
     def __init__(self, settings: Settings | None = None, **kafka_options: Any) -> None:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from dualtrack.errors import DualtrackError
-from dualtrack.settings import Settings
+from foundation.errors import DualtrackError
+from foundation.settings import Settings
 from rules.alerts import Transition
 from rules.limits import Rules
 from rules.recipients import Recipient

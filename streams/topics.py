@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dualtrack.kafka_auth import kafka_client_options, school_of_topic, school_topic, secured
-from dualtrack.settings import Settings
+from foundation.kafka_auth import kafka_client_options, school_of_topic, school_topic, secured
+from foundation.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ import signal
 import time
 from typing import TYPE_CHECKING
 
-from dualtrack.kafka_auth import intake_prefix, secured
-from dualtrack.settings import Settings
+from foundation.kafka_auth import intake_prefix, secured
+from foundation.settings import Settings
 from streams.lag import Offsets
 from streams.topics import ensure_topics, input_topics
 

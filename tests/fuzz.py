@@ -14,8 +14,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from documents.report import report_from_store
 from dualtrack.replay import replay
-from dualtrack.reporting import report_from_store
 from rules.limits import load_rules
 from schemas.validation import Accepted, validate
 from tests.helpers import example, national_ids_in

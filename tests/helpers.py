@@ -90,7 +90,7 @@ PASSWORD = "pw-Unit-7f3a9c2b"
 def isolated_settings(tmp_path: Path, **kw: object) -> Any:
     """Settings for unit tests, independent of the environment's DUALTRACK_* (the integration session
     sets some): a secured deployment `dt` whose var dir is tmp_path."""
-    from dualtrack.settings import Settings
+    from foundation.settings import Settings
 
     defaults: dict[str, object] = {"var_dir": tmp_path, "topic_prefix": "dt", "kafka_security_protocol": "SASL_PLAINTEXT",
                                    "kafka_bootstrap_servers": "127.0.0.1:9092", "kafka_port": 9092,

@@ -11,9 +11,9 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
-from dualtrack.errors import InfraError
-from dualtrack.localsecrets import secret
-from dualtrack.settings import Settings
+from foundation.errors import InfraError
+from foundation.localsecrets import secret
+from foundation.settings import Settings
 from infra.debian import apt_install
 from infra.services import Service, fill
 

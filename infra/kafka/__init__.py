@@ -13,10 +13,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from dualtrack.errors import InfraError
-from dualtrack.kafka_auth import ADMIN, BROKER, kafka_admin_options, secured
-from dualtrack.localsecrets import secret, secrets_file
-from dualtrack.settings import Settings
+from foundation.errors import InfraError
+from foundation.kafka_auth import ADMIN, BROKER, kafka_admin_options, secured
+from foundation.localsecrets import secret, secrets_file
+from foundation.settings import Settings
 from infra.services import Service, port_open, write_private
 
 HERE = Path(__file__).resolve().parent

@@ -10,8 +10,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from dualtrack.errors import InfraError
-from dualtrack.kafka_auth import (
+from foundation.errors import InfraError
+from foundation.kafka_auth import (
     MECHANISM,
     WORKER,
     intake_prefix,
@@ -19,8 +19,8 @@ from dualtrack.kafka_auth import (
     school_topic,
     school_user,
 )
-from dualtrack.localsecrets import secret
-from dualtrack.settings import Settings
+from foundation.localsecrets import secret
+from foundation.settings import Settings
 
 
 @contextlib.contextmanager

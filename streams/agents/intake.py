@@ -19,8 +19,8 @@ import logging
 import re
 from typing import Any
 
-from dualtrack.kafka_auth import intake_prefix, kafka_client_options, school_of_topic, secured
-from dualtrack.settings import Settings
+from foundation.kafka_auth import intake_prefix, kafka_client_options, school_of_topic, secured
+from foundation.settings import Settings
 from schemas.validation import Accepted, Rejected, validate
 from streams.app import Pipeline, fail
 from streams.records import dead_letter_record, pack_events

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from dualtrack.errors import ConfigError
-from dualtrack.localsecrets import secret
-from dualtrack.settings import Settings
+from foundation.errors import ConfigError
+from foundation.localsecrets import secret
+from foundation.settings import Settings
 from infra import all_services
 from infra.clickhouse import local_url
 from sinks.clickhouse import ServerStore

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dualtrack.settings import Settings
+from foundation.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from dualtrack.kafka_auth import valid_school_id
-from dualtrack.settings import Settings
+from foundation.kafka_auth import valid_school_id
+from foundation.settings import Settings
 from sinks.base import open_store
 from streams.producer import school_key
 from tests.fuzz import check, streams

@@ -23,11 +23,11 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAuthorizationFailedError
 
-from dualtrack.errors import StoreError
-from dualtrack.kafka_auth import faust_broker_credentials, kafka_client_options
-from dualtrack.localsecrets import generated, secret
 from dualtrack.schools import ClientConfig, ensure_schools, list_schools, revoke_school, rotate_school
-from dualtrack.settings import Settings
+from foundation.errors import StoreError
+from foundation.kafka_auth import faust_broker_credentials, kafka_client_options
+from foundation.localsecrets import generated, secret
+from foundation.settings import Settings
 from infra.clickhouse import READER, WRITER, local_url
 from sinks.base import parse_url
 from sinks.clickhouse import ServerStore

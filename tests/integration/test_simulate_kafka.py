@@ -7,8 +7,8 @@ import time
 
 from kafka import KafkaConsumer, TopicPartition
 
-from dualtrack.kafka_auth import kafka_client_options
-from dualtrack.settings import Settings
+from foundation.kafka_auth import kafka_client_options
+from foundation.settings import Settings
 from streams.topics import school_topics
 from tests.integration.conftest import run_cli
 

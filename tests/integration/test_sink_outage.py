@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dualtrack.settings import Settings
+from foundation.settings import Settings
 from infra.clickhouse import ClickHouse
 from infra.services import port_open
 from sinks.clickhouse import ServerStore

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from kafka.admin import KafkaAdminClient
 
-from dualtrack.kafka_auth import kafka_admin_options
-from dualtrack.settings import Settings
+from foundation.kafka_auth import kafka_admin_options
+from foundation.settings import Settings
 from infra.clickhouse import ClickHouse
 from tests.helpers import ROOT, example
 from tests.integration.conftest import CLI, clickhouse_url, free_port, run_cli

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from kafka import KafkaProducer
 
-from dualtrack.kafka_auth import kafka_client_options
 from dualtrack.schools import open_deployment
-from dualtrack.settings import Settings
+from foundation.kafka_auth import kafka_client_options
+from foundation.settings import Settings
 from sinks.base import open_store
 from tests.helpers import ROOT, ev, hire
 from tests.integration.conftest import CLI, run_cli

@@ -34,7 +34,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from dualtrack.settings import Settings
+from foundation.settings import Settings
 from infra.clickhouse import ClickHouse, local_url
 from infra.kafka import Kafka
 from rules.limits import load_rules

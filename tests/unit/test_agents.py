@@ -13,7 +13,7 @@ from unittest.mock import AsyncMock, patch
 
 import pytest
 
-from dualtrack.settings import Settings
+from foundation.settings import Settings
 from sinks.embedded import EmbeddedStore
 from streams.app import Pipeline, create_app
 from streams.records import pack_events, parse_dead_letter, unpack_events

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from documents.report import report_from_store
 from dualtrack.replay import replay
-from dualtrack.reporting import report_from_store
 from dualtrack.simulate import Simulator, write_jsonl
 from rules import snapshot
 from rules.engine import fold, state_key

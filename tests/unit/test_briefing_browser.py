@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from dualtrack.briefing import Chromium, ChromiumNotFound, Page, find_chromium, render_html, render_pdf
-from dualtrack.errors import DualtrackError
+from documents.briefing import Chromium, ChromiumNotFound, Page, find_chromium, render_html, render_pdf
+from foundation.errors import DualtrackError
 from tests.fixtures.briefing.sample import simulated_briefing
 
 try:

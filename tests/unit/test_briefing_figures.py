@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from dualtrack.briefing import Briefing, BriefingError, StudioInfo
-from dualtrack.briefing import figures as fig
-from dualtrack.briefing.data import CIRCLES, CITY_CIRCLE, LEVELS, STUDIO_REASONS
-from dualtrack.briefing.i18n import Translator
-from dualtrack.briefing.messages import CATALOGUES
+from documents.briefing import Briefing, BriefingError, StudioInfo
+from documents.briefing import figures as fig
+from documents.briefing.data import CIRCLES, CITY_CIRCLE, LEVELS, STUDIO_REASONS
+from documents.briefing.i18n import Translator
+from documents.briefing.messages import CATALOGUES
 from rules.limits import INDICATORS
 from tests.fixtures.briefing.sample import AS_OF, example_briefing, simulated_briefing, without_history
 from tests.helpers import example
 from tests.report_compare import assert_same_report
 
-PACKAGE = Path(__file__).resolve().parents[2] / "dualtrack" / "briefing"
+PACKAGE = Path(__file__).resolve().parents[2] / "documents" / "briefing"
 
 
 def school(sid: str, **kw: object) -> dict[str, object]:
@@ -264,7 +264,7 @@ def test_every_key_the_code_uses_is_in_every_catalogue() -> None:
 
 def test_the_rules_file_gives_the_default_targets_and_limits() -> None:
     """What the CLI will pass from the rules file is what a Briefing assumes when given nothing."""
-    from dualtrack.briefing import Targets, default_limits, limits_from_rules
+    from documents.briefing import Targets, default_limits, limits_from_rules
     from rules.limits import load_rules
 
     rules = load_rules()

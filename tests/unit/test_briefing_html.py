@@ -7,9 +7,9 @@ from html.parser import HTMLParser
 
 import pytest
 
-from dualtrack.briefing import render_html
-from dualtrack.briefing.markup import SCRIPT
-from dualtrack.briefing.messages import CATALOGUES
+from documents.briefing import render_html
+from documents.briefing.markup import SCRIPT
+from documents.briefing.messages import CATALOGUES
 from tests.fixtures.briefing.sample import (
     HOSTILE_ID,
     HOSTILE_NAME,
@@ -184,7 +184,7 @@ def test_alert_history_restated_by_late_data_is_shown_with_when_it_happened_and_
     from dataclasses import replace
     from datetime import datetime
 
-    from dualtrack.briefing.data import Restated
+    from documents.briefing.data import Restated
 
     b = example_briefing()
     school = b.report["schools"][0]["school_id"]

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from dualtrack.briefing import render_xlsx
-from dualtrack.briefing.messages import CATALOGUES
+from documents.briefing import render_xlsx
+from documents.briefing.messages import CATALOGUES
 from tests.fixtures.briefing.sample import (
     HOSTILE_ID,
     HOSTILE_NAME,

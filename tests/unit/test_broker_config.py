@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dualtrack.errors import InfraError
+from foundation.errors import InfraError
 from infra.kafka import Kafka, render_properties
 from infra.kafka.acls import school_acls, worker_acls
 from tests.helpers import PASSWORD, isolated_settings

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dualtrack.errors import StoreError
-from dualtrack.localsecrets import secret
+from foundation.errors import StoreError
+from foundation.localsecrets import secret
 from infra.clickhouse import local_url, user_values
 from sinks.base import parse_url
 from tests.helpers import PASSWORD, ROOT, isolated_settings

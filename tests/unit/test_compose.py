@@ -7,7 +7,7 @@ import re
 
 import yaml
 
-from dualtrack.settings import Settings
+from foundation.settings import Settings
 from infra.kafka import kafka_version
 from tests.helpers import ROOT
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from documents.report import report_from_store
 from dualtrack.replay import replay
-from dualtrack.reporting import report_from_store
 from rules.limits import load_rules
 from sinks.embedded import EmbeddedStore
 from tests.helpers import example

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from documents.preview import preview, render
 from dualtrack.cli import app
-from dualtrack.preview import preview, render
 from dualtrack.replay import replay
 from rules.limits import load_rules
 from rules.recipients import SchoolInfo, parse_recipients

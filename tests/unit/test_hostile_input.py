@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from documents.report import report_from_store
 from dualtrack.replay import replay
-from dualtrack.reporting import report_from_store
 from rules.limits import load_rules
 from schemas.national_id import mask
 from schemas.validation import Accepted, validate

@@ -9,7 +9,18 @@ import sys
 
 from tests.helpers import ROOT
 
-PACKAGES = ("dualtrack", "rules", "schemas", "streams", "sinks", "dashboards", "infra", "benchmarks")
+PACKAGES = (
+    "foundation",
+    "dualtrack",
+    "documents",
+    "rules",
+    "schemas",
+    "streams",
+    "sinks",
+    "dashboards",
+    "infra",
+    "benchmarks",
+)
 
 # Runs in a fresh interpreter: the project's third-party dependencies are imported first (what they do
 # at import is theirs), then an audit hook and a recording environment watch every project module's

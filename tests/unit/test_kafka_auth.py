@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from dualtrack.errors import ConfigError
-from dualtrack.kafka_auth import (
+from foundation.errors import ConfigError
+from foundation.kafka_auth import (
     InvalidSchoolId,
     check_school_id,
     faust_broker_credentials,
@@ -23,8 +23,9 @@ from dualtrack.kafka_auth import (
     school_topic,
     school_user,
 )
-from dualtrack.localsecrets import NAMES, Secret, generated, secret, secrets_file
-from dualtrack.settings import Settings, redact_url
+from foundation.localsecrets import NAMES, Secret, generated, secret, secrets_file
+from foundation.settings import Settings
+from foundation.urls import redact_url
 from tests.helpers import PASSWORD, isolated_settings
 
 

@@ -58,7 +58,7 @@ async def test_the_notifier_tells_a_critical_alert_once_and_a_value_change_not_a
     """Through the worker's engine agent, with only DUALTRACK_ALERT_WEBHOOK_URL set: a school whose ratio
     becomes critical is posted at once; the batch delivered again and a change of value post nothing;
     a warning waits for the digest (docs/alerts.md)."""
-    from dualtrack.settings import Settings
+    from foundation.settings import Settings
     from streams.app import create_app
     from streams.records import pack_events
     from tests.helpers import accepted, enroll, hire, register
@@ -109,7 +109,7 @@ def test_the_webhook_url_is_checked_when_the_settings_load() -> None:
     import pytest
     from pydantic import ValidationError
 
-    from dualtrack.settings import Settings
+    from foundation.settings import Settings
 
     for bad in ("ftp://example.org/hook", "not a url", "http://"):
         with pytest.raises(ValidationError, match="http"):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dualtrack.errors import StoreError
+from foundation.errors import StoreError
 from rules.alerts import Alert, AlertKey, Transition
 from rules.limits import load_rules
 from rules.recipients import SchoolInfo, parse_recipients

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from dualtrack.errors import ConfigError
+from foundation.errors import ConfigError
 from rules.alerts import Alert, transition_id
 from rules.limits import Notifications, load_rules, parse_notifications
 from rules.notifications import EMPTY, Decision, PolicyState, decide, next_digest

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from dualtrack.errors import InfraError
-from dualtrack.settings import Settings
 from dualtrack.simulate import Simulator
+from foundation.errors import InfraError
+from foundation.settings import Settings
 from rules.engine import fold
 from rules.limits import load_rules
 from rules.report import build_report

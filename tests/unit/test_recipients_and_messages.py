@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from dualtrack.errors import ConfigError
+from foundation.errors import ConfigError
 from rules.limits import Notifications
 from rules.messages import CATALOGUE, Context, one_line, placeholders, render_digest, render_notice
 from rules.notifications import EMPTY, Notice, decide

@@ -221,7 +221,7 @@ def test_rules_file_is_exact_and_versioned() -> None:
 
 @pytest.mark.parametrize("broken", ["version: 1\nlimits: {}\n", "- a list\n", "limits: [\n"])
 def test_a_broken_rules_file_names_the_problem(tmp_path, broken: str) -> None:  # type: ignore[no-untyped-def]
-    from dualtrack.errors import ConfigError
+    from foundation.errors import ConfigError
 
     f = tmp_path / "rules.yaml"
     f.write_text(broken)

@@ -9,9 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dualtrack.localsecrets import Secret
 from dualtrack.schools import ClientConfig
-from dualtrack.settings import Settings
+from foundation.localsecrets import Secret
+from foundation.settings import Settings
 from streams.topics import intake_topic
 from tests.helpers import PASSWORD, ROOT, isolated_settings
 

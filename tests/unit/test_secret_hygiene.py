@@ -11,7 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from dualtrack.cli import app
-from dualtrack.settings import Settings
+from foundation.settings import Settings
 from tests.helpers import PASSWORD, ROOT
 
 

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dualtrack.cli import app
-from dualtrack.settings import Settings
+from foundation.settings import Settings
 from tests.helpers import ROOT
 
 runner = CliRunner()
@@ -73,7 +73,7 @@ def test_a_locked_store_names_the_problem(tmp_path) -> None:  # type: ignore[no-
 
 
 def _open_elsewhere(path: str) -> str:
-    from dualtrack.errors import StoreError
+    from foundation.errors import StoreError
     from sinks.embedded import EmbeddedStore
 
     try:
@@ -84,7 +84,7 @@ def _open_elsewhere(path: str) -> str:
 
 
 def test_an_unreachable_server_names_the_fix() -> None:
-    from dualtrack.errors import StoreError
+    from foundation.errors import StoreError
     from sinks.clickhouse import ServerStore
 
     store = ServerStore("127.0.0.1", 1, "dualtrack", retry_seconds=0)

@@ -5,30 +5,18 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from foundation.urls import redact_url, webhook_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 #: a topic prefix names topics and ACL prefixes: no dots, so that one deployment's prefixed ACLs
 #: (`<prefix>.`, `<prefix>-worker`) never cover another deployment's topics
 _PREFIX = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 SecurityProtocol = Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"]
-
-
-def redact_url(url: str | None) -> str | None:
-    """The URL with its password (and query string, which may carry a token) replaced by `***`."""
-    if not url:
-        return url
-    try:
-        u = urlparse(url)
-        netloc = u.netloc
-        if u.password is not None:
-            netloc = f"{u.username or ''}:***@{netloc.rsplit('@', 1)[1]}"
-        return urlunparse(u._replace(netloc=netloc, query="***" if u.query else ""))
-    except ValueError:  # unparseable: show nothing of it rather than a secret
-        return "***"
 
 
 class Settings(BaseSettings):
@@ -193,9 +181,8 @@ class Settings(BaseSettings):
     def _webhook(cls, url: str | None) -> str | None:
         if url is None or url == "":
             return None
-        u = urlparse(url)
-        if u.scheme not in ("http", "https") or not u.hostname:
-            raise ValueError("must be an http:// or https:// URL with a host")
+        if problem := webhook_problem(url):
+            raise ValueError(problem)
         return url
 
     def __repr_args__(self) -> Any:

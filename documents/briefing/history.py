@@ -7,7 +7,7 @@ import calendar
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from dualtrack.briefing.data import Briefing, Restated, SchoolInfo, StudioInfo, Targets, limits_from_rules
+from documents.briefing.data import Briefing, Restated, SchoolInfo, StudioInfo, Targets, limits_from_rules
 from rules.indicators import studio_reasons
 from rules.limits import Rules
 from rules.report import build_report

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dualtrack.errors import DualtrackError
+from foundation.errors import DualtrackError
 
 
 class BriefingError(DualtrackError):

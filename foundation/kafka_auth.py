@@ -12,9 +12,9 @@ import re
 import ssl
 from typing import Any
 
-from dualtrack.errors import ConfigError
-from dualtrack.localsecrets import Secret, secret
-from dualtrack.settings import Settings
+from foundation.errors import ConfigError
+from foundation.localsecrets import Secret, secret
+from foundation.settings import Settings
 from schemas.national_id import find_national_id, mask_text
 
 MECHANISM = "SCRAM-SHA-512"

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from dualtrack.briefing.exceptions import BriefingError
-from dualtrack.briefing.messages import CATALOGUES
+from documents.briefing.exceptions import BriefingError
+from documents.briefing.messages import CATALOGUES
 
 CST = timezone(timedelta(hours=8), "CST")
 Number = float | int | Decimal

@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from dualtrack.briefing.data import CIRCLES, CITY_CIRCLE, LEVELS, Briefing, Report, StudioInfo
+from documents.briefing.data import CIRCLES, CITY_CIRCLE, LEVELS, Briefing, Report, StudioInfo
 
 School = Mapping[str, Any]
 

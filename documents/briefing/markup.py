@@ -7,8 +7,8 @@ import hashlib
 from html import escape
 from typing import Any
 
-from dualtrack.briefing.i18n import Translator
-from dualtrack.briefing.tables import INFINITE, Table, Typed
+from documents.briefing.i18n import Translator
+from documents.briefing.tables import INFINITE, Table, Typed
 
 _STATUS_RANK = {"green": 0, "yellow": 1, "red": 2}
 _NUMERIC = ("int", "num1", "num2", "pct", "ratio", "status")

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from dualtrack.briefing.exceptions import ChromiumError, ChromiumNotFound
+from documents.briefing.exceptions import ChromiumError, ChromiumNotFound
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless_shell")
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
 
-from dualtrack.errors import DualtrackError
+from foundation.errors import DualtrackError
 from rules.limits import SEVERITIES, Rules
 from rules.messages import Context, local_time
 from rules.notifications import EMPTY, Notice, decide, next_digest

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dualtrack.briefing.chromium import Chromium, Page, find_chromium
-from dualtrack.briefing.data import (
+from documents.briefing.chromium import Chromium, Page, find_chromium
+from documents.briefing.data import (
     Briefing,
     IndicatorLimit,
     SchoolInfo,
@@ -12,11 +12,11 @@ from dualtrack.briefing.data import (
     default_limits,
     limits_from_rules,
 )
-from dualtrack.briefing.exceptions import BriefingError, ChromiumError, ChromiumNotFound
-from dualtrack.briefing.messages import CATALOGUES
-from dualtrack.briefing.page import render_html
-from dualtrack.briefing.pdf import render_pdf
-from dualtrack.briefing.xlsx import render_xlsx
+from documents.briefing.exceptions import BriefingError, ChromiumError, ChromiumNotFound
+from documents.briefing.messages import CATALOGUES
+from documents.briefing.page import render_html
+from documents.briefing.pdf import render_pdf
+from documents.briefing.xlsx import render_xlsx
 
 #: the languages a briefing can be rendered in; zh-CN is the default
 LANGUAGES = tuple(CATALOGUES)

@@ -7,11 +7,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from dualtrack.briefing import figures as fig
-from dualtrack.briefing import tables as tab
-from dualtrack.briefing.data import Briefing
-from dualtrack.briefing.exceptions import BriefingError
-from dualtrack.briefing.i18n import CST, Translator
+from documents.briefing import figures as fig
+from documents.briefing import tables as tab
+from documents.briefing.data import Briefing
+from documents.briefing.exceptions import BriefingError
+from documents.briefing.i18n import CST, Translator
 
 _FORMATS = {"int": "#,##0", "num1": "#,##0.0", "num2": "#,##0.00", "pct": "0.0%", "ratio": "0.00"}
 _STATUS_FILL = {"green": "DCEFDF", "yellow": "FCF1C9", "red": "F6D3CD"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dualtrack.briefing.chromium import Chromium
+from documents.briefing.chromium import Chromium
 
 _TEMPLATES = """[document.getElementById("pdf-header"), document.getElementById("pdf-footer")]
   .map(function (t) { return t ? t.innerHTML : ""; })"""

@@ -6,9 +6,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dualtrack.briefing import figures as fig
-from dualtrack.briefing.data import Briefing, Restated, StudioInfo
-from dualtrack.briefing.i18n import Translator
+from documents.briefing import figures as fig
+from documents.briefing.data import Briefing, Restated, StudioInfo
+from documents.briefing.i18n import Translator
 
 INFINITE = float("inf")  # a ratio with students and no teachers: sorts last, shown as "∞"
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 
-from dualtrack.briefing import charts
-from dualtrack.briefing import figures as fig
-from dualtrack.briefing import tables as tab
-from dualtrack.briefing.data import CITY_CIRCLE, Briefing
-from dualtrack.briefing.i18n import Translator
-from dualtrack.briefing.markup import CSS, SCRIPT, csp_hash, e, table_html
+from documents.briefing import charts
+from documents.briefing import figures as fig
+from documents.briefing import tables as tab
+from documents.briefing.data import CITY_CIRCLE, Briefing
+from documents.briefing.i18n import Translator
+from documents.briefing.markup import CSS, SCRIPT, csp_hash, e, table_html
 
 #: rows shown in the province-wide worst-first lists (the city sections and the workbook have them all)
 TOP = 20

@@ -8,7 +8,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
-from dualtrack.briefing.exceptions import BriefingError
+from documents.briefing.exceptions import BriefingError
 from schemas.reference import CITY_CIRCLE as _CITY_CIRCLE
 from schemas.reference import Circle, SchoolLevel
 

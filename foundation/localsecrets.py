@@ -16,8 +16,8 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from dualtrack.errors import ConfigError
-from dualtrack.settings import Settings
+from foundation.errors import ConfigError
+from foundation.settings import Settings
 
 #: secret name -> the setting that overrides it (None: generated only, never configured)
 NAMES: dict[str, str | None] = {
