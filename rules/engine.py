@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
@@ -38,8 +37,6 @@ from rules.indicators import (
 from rules.limits import Rules
 from rules.state import Changes, Province
 from schemas.validation import Accepted
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
