@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from foundation.errors import ConfigError
+from foundation.configfile import read_yaml, validated
 from schemas.reference import SchoolLevel
 
 DEFAULT_RULES_FILE = Path(__file__).with_name("limits.yaml")
@@ -44,21 +45,105 @@ class Limit:
 #: the severities an alert can have, mildest first
 SEVERITIES = ("warning", "critical")
 
+Severity = Literal["warning", "critical"]
 
-@dataclass(frozen=True)
-class Notifications:
+
+def _exact(value: object) -> object:
+    """Numbers as exact decimals: 0.3 is 3/10, not the nearest binary float."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("must be a number")
+    try:
+        return Fraction(str(value))
+    except ValueError:
+        raise ValueError("must be a number") from None
+
+
+def _text(value: object) -> object:
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+Exact = Annotated[Fraction, BeforeValidator(_exact)]
+Text = Annotated[str, BeforeValidator(_text)]
+
+
+class Notifications(BaseModel):
     """The `notifications:` section: who is told what, and when (docs/alerts.md)."""
 
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
     #: an alert that resolves and fires again within this many days is one continuing notice
-    flapping_days: int = 7
+    flapping_days: int = Field(7, ge=0, le=365)
     #: the local hour (China Standard Time) at which digests go out
-    digest_hour: int = 8
+    digest_hour: int = Field(8, ge=0, le=23)
     #: days between digests (1: daily)
-    digest_every_days: int = 1
+    digest_every_days: int = Field(1, ge=1, le=31)
     #: severities told at once; the others wait for the digest
-    immediate: tuple[str, ...] = ("critical",)
+    immediate: tuple[Severity, ...] = ("critical",)
     #: dual_share_forecast warns when the share is projected to fall below target within this many days
-    forecast_days: int = 90
+    forecast_days: int = Field(90, ge=1, le=3650)
+
+    @field_validator("immediate", mode="before")
+    @classmethod
+    def _listed(cls, value: object) -> object:
+        return tuple(value) if isinstance(value, list) else value
+
+    @field_validator("immediate")
+    @classmethod
+    def _mildest_first(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(s for s in SEVERITIES if s in value)
+
+
+class _LimitEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    op: Literal["max", "min"]
+    source: Text = ""
+    secondary: Exact | None = None
+    higher: Exact | None = None
+    undergraduate: Exact | None = None
+    technician: Exact | None = None
+
+
+class _Limits(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    student_teacher_ratio: _LimitEntry
+    full_time_teachers: _LimitEntry
+    dual_share: _LimitEntry
+    postgraduate_share: _LimitEntry
+    doctor_share: _LimitEntry
+    senior_title_share: _LimitEntry
+    part_time_share: _LimitEntry
+
+
+class _Weights(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    full_time: Exact
+    night: Exact
+    correspondence: Exact
+
+
+Days = Annotated[int, Field(ge=0, le=36_500, strict=True)]
+
+
+class RulesFile(BaseModel):
+    """The rules file as written (docs/domain.md sections 7-8); `Rules` is what the code uses."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: Text
+    limits: _Limits
+    student_weights: _Weights
+    part_time_weight: Exact
+    ratio_critical_factor: Exact
+    certificate_expiring_days: Days
+    studio_inactive_days: Days
+    studio_min_members: Annotated[int, Field(ge=0, le=10_000, strict=True)]
+    feed_stale_days: Days
+    studios_target: Annotated[int, Field(ge=0, le=1_000_000, strict=True)]
+    all_indicators_target_share: Exact
+    notifications: Notifications | None = None
 
 
 @dataclass(frozen=True)
@@ -102,101 +187,43 @@ class Scales:
         return cls(d, (scaled[0], scaled[1], scaled[2]), f, int(part_time_weight * f))
 
 
-def _exact(value: Any, where: str) -> Fraction:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ConfigError(f"rules file: {where} must be a number, not {value!r}")
-    try:
-        return Fraction(str(value))
-    except ValueError:
-        raise ConfigError(f"rules file: {where} must be a number, not {value!r}") from None
-
-
-def _whole(section: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
-    value = section.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(
-            f"rules file: notifications.{key} must be a whole number from {low} to {high}, not {value!r}"
-        )
-    return value
+def _rules(f: RulesFile, source_file: str) -> Rules:
+    limits = {}
+    for name in INDICATORS:
+        entry: _LimitEntry = getattr(f.limits, name)
+        by_level = {lvl.value: v for lvl in SchoolLevel if (v := getattr(entry, lvl.value)) is not None}
+        limits[name] = Limit(name, entry.op, by_level, entry.source)
+    return Rules(
+        version=f.version,
+        limits=limits,
+        student_weights=dict(f.student_weights),
+        part_time_weight=f.part_time_weight,
+        ratio_critical_factor=f.ratio_critical_factor,
+        certificate_expiring_days=f.certificate_expiring_days,
+        studio_inactive_days=f.studio_inactive_days,
+        studio_min_members=f.studio_min_members,
+        feed_stale_days=f.feed_stale_days,
+        studios_target=f.studios_target,
+        all_indicators_target_share=f.all_indicators_target_share,
+        notifications=f.notifications or Notifications(),
+        source_file=source_file,
+    )
 
 
 def parse_notifications(section: Any) -> Notifications:
     """The `notifications:` section (absent or empty: the defaults); a ConfigError names a wrong entry."""
     if section is None:
         return Notifications()
-    if not isinstance(section, dict):
-        raise ConfigError("rules file: notifications must be a mapping")
-    unknown = set(section) - {f.name for f in fields(Notifications)}
-    if unknown:
-        raise ConfigError(f"rules file: notifications has unknown keys {sorted(unknown)}")
-    d = Notifications()
-    immediate = section.get("immediate", list(d.immediate))
-    if not isinstance(immediate, list) or any(s not in SEVERITIES for s in immediate):
-        allowed = ", ".join(SEVERITIES)
-        raise ConfigError(
-            f"rules file: notifications.immediate must be a list of {allowed}, not {immediate!r}"
-        )
-    return Notifications(
-        flapping_days=_whole(section, "flapping_days", d.flapping_days, 0, 365),
-        digest_hour=_whole(section, "digest_hour", d.digest_hour, 0, 23),
-        digest_every_days=_whole(section, "digest_every_days", d.digest_every_days, 1, 31),
-        immediate=tuple(s for s in SEVERITIES if s in immediate),
-        forecast_days=_whole(section, "forecast_days", d.forecast_days, 1, 3650),
-    )
+    return validated(Notifications, section, "rules file", under=("notifications",))
 
 
-def parse_rules(doc: Any, source_file: str = "") -> Rules:
-    """Rules from a decoded YAML document; a clear ConfigError names any wrong entry."""
-    if not isinstance(doc, dict):
-        raise ConfigError("rules file: expected a mapping at the top level")
-    try:
-        limits: dict[str, Limit] = {}
-        for name in INDICATORS:
-            entry = doc["limits"][name]
-            op = entry["op"]
-            if op not in ("max", "min"):
-                raise ConfigError(f"rules file: limits.{name}.op must be max or min, not {op!r}")
-            unknown = set(entry) - {"op", "source"} - {lvl.value for lvl in SchoolLevel}
-            if unknown:
-                raise ConfigError(f"rules file: limits.{name} has unknown keys {sorted(unknown)}")
-            by_level = {
-                lvl.value: _exact(entry[lvl.value], f"limits.{name}.{lvl.value}")
-                for lvl in SchoolLevel
-                if entry.get(lvl.value) is not None
-            }
-            limits[name] = Limit(name, op, by_level, str(entry.get("source", "")))
-        weights = {
-            k: _exact(doc["student_weights"][k], f"student_weights.{k}")
-            for k in ("full_time", "night", "correspondence")
-        }
-        return Rules(
-            version=str(doc["version"]),
-            limits=limits,
-            student_weights=weights,
-            part_time_weight=_exact(doc["part_time_weight"], "part_time_weight"),
-            ratio_critical_factor=_exact(doc["ratio_critical_factor"], "ratio_critical_factor"),
-            certificate_expiring_days=int(doc["certificate_expiring_days"]),
-            studio_inactive_days=int(doc["studio_inactive_days"]),
-            studio_min_members=int(doc["studio_min_members"]),
-            feed_stale_days=int(doc["feed_stale_days"]),
-            studios_target=int(doc["studios_target"]),
-            all_indicators_target_share=_exact(
-                doc["all_indicators_target_share"], "all_indicators_target_share"
-            ),
-            notifications=parse_notifications(doc.get("notifications")),
-            source_file=source_file,
-        )
-    except KeyError as err:
-        raise ConfigError(f"rules file: missing entry {err.args[0]!r}") from None
+def parse_rules(doc: Any, source_file: str = "", node: yaml.Node | None = None) -> Rules:
+    """Rules from a decoded YAML document; a ConfigError names the key path (and line) of each wrong entry."""
+    return _rules(validated(RulesFile, doc, "rules file", source_file, node), source_file)
 
 
 def load_rules(path: Path | str | None = None) -> Rules:
     """Read a rules file (the default one, with the default limits of docs/domain.md, when `path` is None)."""
     file = Path(path) if path else DEFAULT_RULES_FILE
-    try:
-        doc = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ConfigError(f"cannot read the rules file {file}: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"the rules file {file} is not valid YAML: {err}") from None
-    return parse_rules(doc, str(file))
+    doc, node = read_yaml(file, "rules file")
+    return parse_rules(doc, str(file), node)

@@ -10,18 +10,28 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
-from foundation.errors import ConfigError
+from foundation.configfile import read_yaml, validated
 from foundation.urls import redact_url, webhook_problem
-from rules.limits import SEVERITIES
+from rules.limits import Severity
 from schemas.reference import CITY_CIRCLE
 
-LANGUAGES = ("zh-CN", "en")
+Language = Literal["zh-CN", "en"]
+LANGUAGES: tuple[str, ...] = get_args(Language)
 #: every rule a notice can be about (docs/domain.md section 8, and the early warning)
-RULES = (
+Rule = Literal[
     "ratio_shortfall",
     "dual_share_below_target",
     "postgraduate_share_below_target",
@@ -31,11 +41,11 @@ RULES = (
     "studio_noncompliant",
     "feed_stale",
     "dual_share_forecast",
-)
+]
+RULES: tuple[str, ...] = get_args(Rule)
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
 # deliberately plain: one @, no spaces or angle brackets (nothing that could become a second address)
 _EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
-_KEYS = {"id", "name", "webhook", "email", "severities", "rules", "language"}
 
 Scope = Literal["school", "city", "province"]
 
@@ -73,92 +83,105 @@ class Recipient:
         return tuple(c for c, v in (("webhook", self.webhook), ("email", self.email)) if v)
 
 
-def _fail(where: str, message: str) -> ConfigError:
-    return ConfigError(f"recipients file: {where}: {message}")
+def _key(value: object) -> object:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-def _subset(entry: Mapping[str, Any], key: str, allowed: tuple[str, ...], where: str) -> frozenset[str]:
-    value = entry.get(key, list(allowed))
-    if not isinstance(value, list) or not value or any(v not in allowed for v in value):
-        raise _fail(where, f"{key} must be a non-empty list of {', '.join(allowed)}, not {value!r}")
-    return frozenset(value)
-
-
-def _contact(entry: Any, scope: Scope, area: str, where: str) -> Recipient:
-    if not isinstance(entry, dict):
-        raise _fail(where, "each contact must be a mapping")
-    unknown = set(entry) - _KEYS
-    if unknown:
-        raise _fail(where, f"unknown keys {sorted(unknown)}")
-    rid = entry.get("id")
-    if not isinstance(rid, str) or not _ID.match(rid):
-        raise _fail(where, f"id must be letters, digits, '.', '_', '@' or '-', not {rid!r}")
-    webhook, email = entry.get("webhook"), entry.get("email")
-    if webhook is not None and (problem := webhook_problem(str(webhook))):
-        raise _fail(where, f"webhook {problem}, not {redact_url(str(webhook))!r}")
-    if email is not None and not (isinstance(email, str) and _EMAIL.match(email)):
-        raise _fail(where, f"email must be one address such as hr@school.edu.cn, not {email!r}")
-    if webhook is None and email is None:
-        raise _fail(where, "give a webhook, an email, or both")
-    language = entry.get("language", "zh-CN")
-    if language not in LANGUAGES:
-        raise _fail(where, f"language must be one of {', '.join(LANGUAGES)}, not {language!r}")
-    return Recipient(
-        id=rid,
-        name=str(entry.get("name", "")),
-        scope=scope,
-        area=area,
-        webhook=str(webhook) if webhook is not None else None,
-        email=email,
-        severities=_subset(entry, "severities", SEVERITIES, where),
-        rules=_subset(entry, "rules", RULES, where),
-        language=language,
-    )
-
-
-def _contacts(value: Any, where: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise _fail(where, "expected a list of contacts")
+def _city(value: str) -> str:
+    if value not in CITY_CIRCLE:
+        raise ValueError("not a city code of docs/domain.md section 1")
     return value
 
 
-def parse_recipients(doc: Any) -> list[Recipient]:
-    """Recipients from a decoded YAML document; a ConfigError names any wrong entry."""
+class Contact(BaseModel):
+    """One contact as the file writes it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: Annotated[str, BeforeValidator(_key)] = ""
+    webhook: str | None = None
+    email: str | None = None
+    severities: list[Severity] = Field(default_factory=lambda: list(get_args(Severity)), min_length=1)
+    rules: list[Rule] = Field(default_factory=lambda: list(get_args(Rule)), min_length=1)
+    language: Language = "zh-CN"
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not _ID.match(value):
+            raise ValueError("must be letters, digits, '.', '_', '@' or '-' (at most 100)")
+        return value
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook(cls, value: str | None) -> str | None:
+        if value is not None and (problem := webhook_problem(value)):
+            raise ValueError(f"{problem}, not {redact_url(value)!r}")
+        return value
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL.match(value):
+            raise ValueError("must be one address such as hr@school.edu.cn")
+        return value
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Contact:
+        if self.webhook is None and self.email is None:
+            raise ValueError("give a webhook, an email, or both")
+        return self
+
+    def recipient(self, scope: Scope, area: str) -> Recipient:
+        return Recipient(
+            id=self.id,
+            name=self.name,
+            scope=scope,
+            area=area,
+            webhook=self.webhook,
+            email=self.email,
+            severities=frozenset(self.severities),
+            rules=frozenset(self.rules),
+            language=self.language,
+        )
+
+
+class RecipientsFile(BaseModel):
+    """The recipients file (docs/alerts.md, "Recipients"): contacts by school, by city, for the province."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schools: dict[Annotated[str, BeforeValidator(_key)], list[Contact]] | None = None
+    cities: dict[Annotated[str, AfterValidator(_city)], list[Contact]] | None = None
+    province: list[Contact] | None = None
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> RecipientsFile:
+        ids = [r.id for r in self.recipients()]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            # ids name the recipient in notice ids: two contacts with one id would share deliveries
+            raise ValueError(f"ids must be unique; repeated: {twice}")
+        return self
+
+    def recipients(self) -> list[Recipient]:
+        out = [c.recipient("school", sid) for sid, cs in (self.schools or {}).items() for c in cs]
+        out += [c.recipient("city", city) for city, cs in (self.cities or {}).items() for c in cs]
+        return out + [c.recipient("province", "") for c in self.province or []]
+
+
+def parse_recipients(doc: Any, source_file: str = "", node: yaml.Node | None = None) -> list[Recipient]:
+    """Recipients from a decoded YAML document; a ConfigError names the key path (and line) of each wrong
+    entry."""
     if doc is None:
         return []
-    if not isinstance(doc, dict):
-        raise ConfigError("recipients file: expected a mapping with schools, cities and province")
-    unknown = set(doc) - {"schools", "cities", "province"}
-    if unknown:
-        raise ConfigError(f"recipients file: unknown top-level keys {sorted(unknown)}")
-    out: list[Recipient] = []
-    for sid, entries in (doc.get("schools") or {}).items():
-        for n, e in enumerate(_contacts(entries, f"schools.{sid}")):
-            out.append(_contact(e, "school", str(sid), f"schools.{sid}[{n}]"))
-    for city, entries in (doc.get("cities") or {}).items():
-        if city not in CITY_CIRCLE:
-            raise _fail(f"cities.{city}", "not a city code of docs/domain.md section 1")
-        for n, e in enumerate(_contacts(entries, f"cities.{city}")):
-            out.append(_contact(e, "city", city, f"cities.{city}[{n}]"))
-    for n, e in enumerate(_contacts(doc.get("province") or [], "province")):
-        out.append(_contact(e, "province", "", f"province[{n}]"))
-    ids = [r.id for r in out]
-    twice = sorted({i for i in ids if ids.count(i) > 1})
-    if twice:
-        # ids name the recipient in notice ids: two contacts with one id would share deliveries
-        raise ConfigError(f"recipients file: ids must be unique; repeated: {twice}")
-    return out
+    return validated(RecipientsFile, doc, "recipients file", source_file, node).recipients()
 
 
 def load_recipients(path: Path | str) -> list[Recipient]:
-    file = Path(path)
-    try:
-        doc = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ConfigError(f"cannot read the recipients file {file}: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"the recipients file {file} is not valid YAML: {err}") from None
-    return parse_recipients(doc)
+    doc, node = read_yaml(path, "recipients file")
+    return parse_recipients(doc, str(path), node)
 
 
 def route(

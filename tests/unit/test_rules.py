@@ -227,3 +227,29 @@ def test_a_broken_rules_file_names_the_problem(tmp_path, broken: str) -> None:  
     f.write_text(broken)
     with pytest.raises(ConfigError, match="rules file"):
         load_rules(f)
+
+
+def test_a_wrong_rules_file_names_the_file_the_key_path_and_the_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from foundation.errors import ConfigError
+    from rules.limits import DEFAULT_RULES_FILE
+
+    lines = DEFAULT_RULES_FILE.read_text(encoding="utf-8").splitlines()
+    at = {name: n for n, line in enumerate(lines) if (name := line.strip().partition(":")[0])}
+    op = next(n for n in range(at["dual_share"], len(lines)) if lines[n].strip().startswith("op:"))
+    lines[op] = "    op: minimum"
+    lines[at["digest_hour"]] = "  digest_hour: 25"
+    lines.insert(at["feed_stale_days"], "feed_stael_days: 90")  # a typo is an error, not a default
+    f = tmp_path / "rules.yaml"
+    f.write_text("\n".join(lines), encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_rules(f)
+    text = str(err.value)
+    assert text.startswith(f"rules file {f}: ")
+    assert f"limits.dual_share.op (line {op + 1}): Input should be 'max' or 'min'" in text
+    assert (
+        f"notifications.digest_hour (line {at['digest_hour'] + 2}): Input should be less than or equal to 23"
+        in text
+    )
+    assert f"feed_stael_days (line {at['feed_stale_days'] + 1}): unknown key" in text
+    # a fraction is read from its decimal digits, never through a binary float
+    assert load_rules().student_weights["night"] == Fraction(3, 10)
