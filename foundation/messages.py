@@ -1,6 +1,9 @@
-"""The message catalogue: every string a briefing shows, per language, with the same keys in each.
+"""The message catalogue: every text dualtrack shows a person (the briefing, notices and digests), per
+language, with the same keys and the same placeholders in each (a test).
 
-Placeholders are str.format fields. Messages are plain text (never markup): renderers escape them.
+Placeholders are str.format fields. Messages are plain text (never markup): renderers escape them, and
+notices put every value taken from data on one line. Keys: `notice.*` are the notices' and digests' own,
+`rule.*` name the alert rules, and the rest are the briefing's (codes such as `city.*` are shared).
 """
 
 from __future__ import annotations
@@ -203,6 +206,51 @@ _ZH: dict[str, str] = {
     "indicator.senior_title_share": "高级职称占比",
     "indicator.part_time_share": "兼职教师占比",
     "list.separator": "、",
+    # alert rules, as the briefing and the notices name them; then the notices' and digests' texts
+    "rule.ratio_shortfall": "生师比超过限值",
+    "rule.dual_share_below_target": "双师型教师比例低于目标",
+    "rule.postgraduate_share_below_target": "研究生学历教师比例低于目标",
+    "rule.full_time_teachers_below_minimum": "专任教师数低于最低要求",
+    "rule.certificate_expiring": "双师型证书即将到期",
+    "rule.certificate_expired": "双师型证书已过期",
+    "rule.studio_noncompliant": "技能大师工作室不合规",
+    "rule.feed_stale": "学校长期未报送数据",
+    "rule.dual_share_forecast": "双师型教师比例预计将低于目标",
+    "notice.severity.critical": "严重",
+    "notice.severity.warning": "警告",
+    "notice.title.fired": "【{severity}】{school}：{indicator}",
+    "notice.title.resolved": "【已解除】{school}：{indicator}",
+    "notice.title.severity_changed": "【{severity}】{school}：{indicator}（级别由{previous}变为{severity}）",
+    "notice.line.school": "学校：{name}（{school_id}，{city}）",
+    "notice.line.indicator": "指标：{indicator}",
+    "notice.line.value": "当前值：{value}；限值：{limit}",
+    "notice.line.certificate": "证书：{subject}",
+    "notice.line.studio": "工作室：{subject}",
+    "notice.line.reasons": "原因：{reasons}",
+    "notice.line.forecast": "预计自 {day} 起低于目标（若无证书续期、无新聘教师）",
+    "notice.line.at": "时间：{time}",
+    "notice.line.known": "获知时间：{time}（迟到的数据：事件发生在此之前）",
+    "notice.line.why.events": "依据：由事件 {events} 引起",
+    "notice.line.why.clock": "依据：日期推移（按时钟判定的规则，无对应事件）",
+    "notice.line.why.held": "已于 {time} 解除，且 {days} 天内未再次触发",
+    "notice.time": "{time}（北京时间）",
+    "notice.value.infinite": "无穷大（无教师）",
+    "notice.value.days": "{days} 天",
+    "notice.more": "等共 {count} 项",
+    "notice.reason.lead_inactive": "负责人已不在岗",
+    "notice.reason.too_few_members": "成员不足",
+    "notice.reason.inactive": "长期无活动",
+    "notice.reason.failed_evaluation": "考核不合格",
+    "notice.digest.title": "dualtrack 摘要：截至 {time}，共 {count} 项变化",
+    "notice.digest.section.fired": "新触发",
+    "notice.digest.section.resolved": "已解除",
+    "notice.digest.section.severity_changed": "级别变化",
+    "notice.digest.group.certificate_expiring": "{schools} 所学校的 {count} 张证书将在 {days} 天内到期",
+    "notice.digest.group.certificate_expired": "{schools} 所学校的 {count} 张证书已过期",
+    "notice.digest.group.studio_noncompliant": "{schools} 所学校的 {count} 个技能大师工作室不合规",
+    "notice.digest.group.other": "{indicator}：{schools} 所学校共 {count} 项",
+    "notice.digest.school": "{name}（{school_id}）：{count} 项",
+    "notice.digest.why": "依据事件：{events}",
 }
 
 _EN: dict[str, str] = {
@@ -402,6 +450,57 @@ _EN: dict[str, str] = {
     "indicator.senior_title_share": "senior title share",
     "indicator.part_time_share": "part-time share",
     "list.separator": ", ",
+    # alert rules, as the briefing and the notices name them; then the notices' and digests' texts
+    "rule.ratio_shortfall": "Student-teacher ratio above the limit",
+    "rule.dual_share_below_target": "Dual-teacher share below target",
+    "rule.postgraduate_share_below_target": "Postgraduate share below target",
+    "rule.full_time_teachers_below_minimum": "Full-time teachers below the minimum",
+    "rule.certificate_expiring": "Dual-teacher certificate expiring",
+    "rule.certificate_expired": "Dual-teacher certificate expired",
+    "rule.studio_noncompliant": "Skill-master studio not compliant",
+    "rule.feed_stale": "School has sent no events",
+    "rule.dual_share_forecast": "Dual-teacher share projected to fall below target",
+    "notice.severity.critical": "critical",
+    "notice.severity.warning": "warning",
+    "notice.title.fired": "[{severity}] {school}: {indicator}",
+    "notice.title.resolved": "[resolved] {school}: {indicator}",
+    "notice.title.severity_changed": "[{severity}] {school}: {indicator} (severity {previous} → {severity})",
+    "notice.line.school": "School: {name} ({school_id}, {city})",
+    "notice.line.indicator": "Indicator: {indicator}",
+    "notice.line.value": "Value: {value}; limit: {limit}",
+    "notice.line.certificate": "Certificate: {subject}",
+    "notice.line.studio": "Studio: {subject}",
+    "notice.line.reasons": "Reasons: {reasons}",
+    "notice.line.forecast": (
+        "Projected to fall below target on {day} (if no certificate is renewed and nobody is hired)"
+    ),
+    "notice.line.at": "Time: {time}",
+    "notice.line.known": "Known since: {time} (late data: the events happened before)",
+    "notice.line.why.events": "Why: caused by events {events}",
+    "notice.line.why.clock": "Why: the date moved on (a clock-driven rule; no event)",
+    "notice.line.why.held": "Resolved at {time}; it did not fire again within {days} days",
+    "notice.time": "{time} China Standard Time",
+    "notice.value.infinite": "infinite (no teachers)",
+    "notice.value.days": "{days} days",
+    "notice.more": "{count} in all",
+    "notice.reason.lead_inactive": "lead inactive",
+    "notice.reason.too_few_members": "too few members",
+    "notice.reason.inactive": "inactive",
+    "notice.reason.failed_evaluation": "failed evaluation",
+    "notice.digest.title": "dualtrack digest to {time}: {count} changes",
+    "notice.digest.section.fired": "Fired",
+    "notice.digest.section.resolved": "Resolved",
+    "notice.digest.section.severity_changed": "Severity changed",
+    "notice.digest.group.certificate_expiring": (
+        "{count} certificates at {schools} schools expire within {days} days"
+    ),
+    "notice.digest.group.certificate_expired": "{count} certificates at {schools} schools have expired",
+    "notice.digest.group.studio_noncompliant": (
+        "{count} skill-master studios at {schools} schools are not compliant"
+    ),
+    "notice.digest.group.other": "{indicator}: {count} at {schools} schools",
+    "notice.digest.school": "{name} ({school_id}): {count}",
+    "notice.digest.why": "events: {events}",
 }
 
 _MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -409,6 +508,6 @@ _EN |= {f"month_name.{n}": name for n, name in enumerate(_MONTHS_EN, start=1)}
 _ZH |= {f"month_name.{n}": f"{n}月" for n in range(1, 13)}
 
 #: language tag -> catalogue; zh-CN is the default language of every renderer
-CATALOGUES: Mapping[str, Mapping[str, str]] = MappingProxyType(
+MESSAGES: Mapping[str, Mapping[str, str]] = MappingProxyType(
     {"zh-CN": MappingProxyType(_ZH), "en": MappingProxyType(_EN)}
 )

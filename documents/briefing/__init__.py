@@ -13,13 +13,13 @@ from documents.briefing.data import (
     limits_from_rules,
 )
 from documents.briefing.exceptions import BriefingError, ChromiumError, ChromiumNotFound
-from documents.briefing.messages import CATALOGUES
 from documents.briefing.page import render_html
 from documents.briefing.pdf import render_pdf
 from documents.briefing.xlsx import render_xlsx
+from foundation.messages import MESSAGES
 
 #: the languages a briefing can be rendered in; zh-CN is the default
-LANGUAGES = tuple(CATALOGUES)
+LANGUAGES = tuple(MESSAGES)
 
 __all__ = [
     "LANGUAGES",

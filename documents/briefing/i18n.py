@@ -7,20 +7,20 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from documents.briefing.exceptions import BriefingError
-from documents.briefing.messages import CATALOGUES
+from foundation.messages import MESSAGES
 
 CST = timezone(timedelta(hours=8), "CST")
 Number = float | int | Decimal
 
 
 class Translator:
-    """Messages and formats of one language of CATALOGUES."""
+    """Messages and formats of one language of MESSAGES."""
 
     def __init__(self, lang: str = "zh-CN") -> None:
-        if lang not in CATALOGUES:
-            raise BriefingError(f"no messages for language {lang!r}; choose one of {', '.join(CATALOGUES)}")
+        if lang not in MESSAGES:
+            raise BriefingError(f"no messages for language {lang!r}; choose one of {', '.join(MESSAGES)}")
         self.lang = lang
-        self._messages = CATALOGUES[lang]
+        self._messages = MESSAGES[lang]
 
     def text(self, key: str, **args: object) -> str:
         """The message `key`, its fields filled from `args`."""

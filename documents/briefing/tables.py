@@ -176,12 +176,6 @@ def studio_table(items: Sequence[StudioInfo], b: Briefing, tr: Translator) -> Ta
 
 def restated_table(items: Sequence[Restated], b: Briefing, tr: Translator) -> Table:
     """Alert history that late data restated, not told as news: what, when it happened, since when known."""
-    from rules.messages import CATALOGUE
-
-    def rule(code: str) -> str:
-        key = f"indicator.{code}"
-        return CATALOGUE[key][tr.lang] if key in CATALOGUE else code
-
     columns = (
         Column("col.school_id", "code"),
         Column("col.school_name", "name"),
@@ -194,7 +188,7 @@ def restated_table(items: Sequence[Restated], b: Briefing, tr: Translator) -> Ta
         (
             r.school_id,
             _name(b, r.school_id),
-            rule(r.rule),
+            tr.code("rule", r.rule),
             r.transitions,
             f"{tr.day(r.first)} – {tr.day(r.last)}",
             tr.day(r.known),

@@ -16,7 +16,8 @@ from tests.helpers import ROOT
 ALLOWED = {
     "schemas": {"schemas"},
     "foundation": {"foundation", "schemas"},
-    "rules": {"rules", "schemas", "foundation.errors", "foundation.urls"},
+    "rules": {"rules", "schemas", "foundation.errors", "foundation.urls", "foundation.configfile",
+              "foundation.messages"},
     "sinks": {"sinks", "schemas", "foundation"},
     "dashboards": {"dashboards", "rules", "schemas", "foundation"},
     "infra": {"infra", "schemas", "foundation"},

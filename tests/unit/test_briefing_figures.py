@@ -15,13 +15,15 @@ from documents.briefing import Briefing, BriefingError, StudioInfo
 from documents.briefing import figures as fig
 from documents.briefing.data import CIRCLES, CITY_CIRCLE, LEVELS, STUDIO_REASONS
 from documents.briefing.i18n import Translator
-from documents.briefing.messages import CATALOGUES
+from foundation.messages import MESSAGES
 from rules.limits import INDICATORS
 from tests.fixtures.briefing.sample import AS_OF, example_briefing, simulated_briefing, without_history
 from tests.helpers import example
 from tests.report_compare import assert_same_report
 
-PACKAGE = Path(__file__).resolve().parents[2] / "documents" / "briefing"
+ROOT_DIR = Path(__file__).resolve().parents[2]
+#: every module that reads the catalogue: the briefing's, and the notices' and digests'
+USERS = (*sorted((ROOT_DIR / "documents" / "briefing").glob("*.py")), ROOT_DIR / "rules" / "messages.py")
 
 
 def school(sid: str, **kw: object) -> dict[str, object]:
@@ -196,7 +198,7 @@ def test_an_unknown_language_or_a_naive_time_is_refused() -> None:
 
 
 def test_every_language_has_the_same_keys_and_fields() -> None:
-    zh, en = CATALOGUES["zh-CN"], CATALOGUES["en"]
+    zh, en = MESSAGES["zh-CN"], MESSAGES["en"]
     assert set(zh) == set(en), set(zh) ^ set(en)
 
     def fields(message: str) -> set[str]:
@@ -207,7 +209,7 @@ def test_every_language_has_the_same_keys_and_fields() -> None:
     supplied = {"year", "month", "month_name", "day", "hour", "minute"}
     assert all(fields(lang[k]) <= supplied for k in dates for lang in (zh, en))
     assert {k: fields(v) for k, v in zh.items() if k not in dates and fields(v) != fields(en[k])} == {}
-    assert all(v.strip() for lang in CATALOGUES.values() for v in lang.values())
+    assert all(v.strip() for lang in MESSAGES.values() for v in lang.values())
 
 
 def test_every_code_the_data_can_hold_has_a_name() -> None:
@@ -215,47 +217,46 @@ def test_every_code_the_data_can_hold_has_a_name() -> None:
         "level": LEVELS, "circle": CIRCLES, "city": tuple(CITY_CIRCLE), "reason": STUDIO_REASONS,
         "indicator": INDICATORS, "status": ("green", "yellow", "red"), "month_name": [str(n) for n in range(1, 13)],
     }  # fmt: skip
-    for lang, messages in CATALOGUES.items():
+    for lang, messages in MESSAGES.items():
         missing = [
             f"{kind}.{c}" for kind, values in codes.items() for c in values if f"{kind}.{c}" not in messages
         ]
         assert missing == [], lang
 
 
-_KEY = re.compile(r"[a-z_]+\.[a-z0-9_]+")
+_KEY = re.compile(r"[a-z_]+(\.[a-z0-9_]+)+")
 
 
 def _keys_used_in_code() -> tuple[set[str], set[str]]:
-    """(every literal in the package shaped like a catalogue key, the prefixes of keys built at run time:
-    f"kpi.{name}" and tr.code("city", code))."""
-    kinds = {k.split(".")[0] for k in CATALOGUES["zh-CN"]}
+    """(every literal in the catalogue's users shaped like a catalogue key, the prefixes of keys built at
+    run time: f"kpi.{name}", tr.code("city", code) and named(lang, "rule", code))."""
+    kinds = {k.split(".")[0] for k in MESSAGES["zh-CN"]}
     keys, prefixes = set(), set()
-    for path in PACKAGE.glob("*.py"):
-        if path.name == "messages.py":  # the catalogue itself
-            continue
+    for path in USERS:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and _KEY.fullmatch(node.value):
                 if node.value.split(".")[0] in kinds:
                     keys.add(node.value)
             elif isinstance(node, ast.JoinedStr) and isinstance(node.values[0], ast.Constant):
                 head = str(node.values[0].value)
-                if head.endswith(".") and head[:-1] in kinds:
+                if head.endswith(".") and head.split(".")[0] in kinds:
                     prefixes.add(head)
             elif (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
                 and node.func.attr == "code"
-            ):
-                first = node.args[0] if node.args else None
+            ) or (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "named"):
+                first = node.args[0] if isinstance(node.func, ast.Attribute) else node.args[1]
                 if isinstance(first, ast.Constant) and isinstance(first.value, str):
                     prefixes.add(first.value + ".")
+    keys -= {p.rstrip(".") for p in prefixes}  # the kind given to code()/named() is not a key
     return keys, prefixes
 
 
 def test_every_key_the_code_uses_is_in_every_catalogue() -> None:
     keys, prefixes = _keys_used_in_code()
     assert len(keys) > 80 and {"doc.title", "col.needed", "target.plan"} <= keys  # the scan sees the code
-    for lang, messages in CATALOGUES.items():
+    for lang, messages in MESSAGES.items():
         assert sorted(keys - set(messages)) == [], lang
         assert [p for p in prefixes if not any(k.startswith(p) for k in messages)] == [], lang
         unused = [k for k in messages if k not in keys and not any(k.startswith(p) for p in prefixes)]

@@ -9,7 +9,7 @@ import pytest
 
 from documents.briefing import render_html
 from documents.briefing.markup import SCRIPT
-from documents.briefing.messages import CATALOGUES
+from foundation.messages import MESSAGES
 from tests.fixtures.briefing.sample import (
     HOSTILE_ID,
     HOSTILE_NAME,
@@ -89,7 +89,7 @@ def test_page_one_answers_whether_we_are_on_track(zh: str) -> None:
     page = Page(zh)
     cards = [a for a in page.all("article") if "kpi" in (a.get("class") or "")]
     assert [a["data-kpi"] for a in cards] == ["studios", "green_share", "dual_share", "ratio"]
-    verdicts = {CATALOGUES["zh-CN"][k] for k in ("mark.on_track", "mark.off_track", "mark.not_judged")}
+    verdicts = {MESSAGES["zh-CN"][k] for k in ("mark.on_track", "mark.off_track", "mark.not_judged")}
     # the verdict is said in words and symbols, not by colour alone
     card_html = re.findall(r'<article class="kpi[^"]*".*?</article>', zh)
     for html in card_html:

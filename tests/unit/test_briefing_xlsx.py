@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from documents.briefing import render_xlsx
-from documents.briefing.messages import CATALOGUES
+from foundation.messages import MESSAGES
 from tests.fixtures.briefing.sample import (
     HOSTILE_ID,
     HOSTILE_NAME,
@@ -49,7 +49,7 @@ def book(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def col(key: str, lang: str = "zh-CN") -> str:
-    return CATALOGUES[lang][key]
+    return MESSAGES[lang][key]
 
 
 def test_one_sheet_per_table_named_in_the_language(book: Any, tmp_path: Path) -> None:

@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 import pytest
 
 from foundation.errors import ConfigError
+from foundation.messages import MESSAGES
 from rules.limits import Notifications
-from rules.messages import CATALOGUE, Context, one_line, placeholders, render_digest, render_notice
+from rules.messages import Context, one_line, placeholders, render_digest, render_notice
 from rules.notifications import EMPTY, Notice, decide
 from rules.recipients import LANGUAGES, RULES, SchoolInfo, load_recipients, parse_recipients, route
 from streams.outbox import plan
@@ -88,11 +89,13 @@ def test_a_digest_is_grouped_by_rule_with_counts_and_by_school() -> None:
 
 def test_both_languages_have_every_key_with_the_same_placeholders() -> None:
     assert LANGUAGES == ("zh-CN", "en")
-    for key, texts in CATALOGUE.items():
-        assert set(texts) == set(LANGUAGES), key
-        assert placeholders(texts["zh-CN"]) == placeholders(texts["en"]), key
+    assert set(MESSAGES) == set(LANGUAGES)  # the one catalogue speaks every recipient's language
+    zh, en = MESSAGES["zh-CN"], MESSAGES["en"]
+    assert set(zh) == set(en) and any(k.startswith("notice.") for k in zh)
+    for key in (k for k in zh if k.startswith("notice.")):  # the briefing's have their own test
+        assert placeholders(zh[key]) == placeholders(en[key]), key
     for rule in RULES:
-        assert f"indicator.{rule}" in CATALOGUE
+        assert f"rule.{rule}" in zh
 
 
 def test_a_notice_names_school_indicator_value_limit_time_and_why_in_each_language() -> None:
@@ -146,22 +149,50 @@ def test_the_example_recipients_file_loads() -> None:
         ({"cities": {"atlantis": []}}, r"cities.atlantis: not a city code"),
         (
             {"province": [{"id": "a", "email": "x@y.cn", "language": "fr"}]},
-            r"language must be one of zh-CN, en",
+            r"province\[0\]\.language: Input should be 'zh-CN' or 'en'",
         ),
-        ({"province": [{"id": "a", "webhook": "ftp://x"}]}, r"webhook must be an http:// or https:// URL"),
-        ({"province": [{"id": "a", "email": "x@y.cn, z@w.cn"}]}, r"email must be one address"),
+        (
+            {"province": [{"id": "a", "webhook": "ftp://x"}]},
+            r"province\[0\]\.webhook: must be an http:// or https:// URL",
+        ),
+        (
+            {"province": [{"id": "a", "email": "x@y.cn, z@w.cn"}]},
+            r"province\[0\]\.email: must be one address",
+        ),
         (
             {"province": [{"id": "a", "email": "x@y.cn", "rules": ["nope"]}]},
-            r"rules must be a non-empty list",
+            r"province\[0\]\.rules\[0\]: Input should be 'ratio_shortfall'",
         ),
-        ({"province": [{"id": "a", "email": "x@y.cn", "pager": 1}]}, r"unknown keys \['pager'\]"),
+        ({"province": [{"id": "a", "email": "x@y.cn", "pager": 1}]}, r"province\[0\]\.pager: unknown key"),
         (
             {"province": [{"id": "a", "email": "x@y.cn"}, {"id": "a", "email": "z@y.cn"}]},
             r"repeated: \['a'\]",
         ),
-        ({"people": []}, r"unknown top-level keys"),
+        ({"people": []}, r"people: unknown key"),
     ],
 )
 def test_a_wrong_recipients_file_names_the_entry(doc: object, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_recipients(doc)
+
+
+def test_a_wrong_recipients_file_gives_the_file_and_line_and_never_a_webhook_token(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    f = tmp_path / "recipients.yaml"
+    f.write_text(
+        "schools:\n"
+        "  SD0001:\n"
+        "    - id: hr1\n"
+        "      email: hr@sd1.example.cn\n"
+        "    - id: hr2\n"
+        "      webhook: ftp://hooks.example/send?token=s3cr3t\n"
+        "cities:\n"
+        "  atlantis: []\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_recipients(f)
+    text = str(err.value)
+    assert text.startswith(f"recipients file {f}: ")
+    assert "schools.SD0001[1].webhook (line 6): must be an http:// or https:// URL" in text
+    assert "cities.atlantis (line 8): not a city code" in text
+    assert "s3cr3t" not in text
