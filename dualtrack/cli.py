@@ -9,7 +9,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -471,6 +471,41 @@ def status(store: StoreOpt = None) -> None:
     with open_store(settings, path=store) as st:
         text = status_text(st, datetime.now(UTC), rules.feed_stale_days, rules.notifications.forecast_days)
     out.print(text, soft_wrap=True)
+
+
+@app.command()
+def pool(
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """Which worker owns what, from the consumer groups' assignment: each member of the intake group and
+    the school topics it validates, and the member that runs the engine (the others stand by)."""
+    from streams.lag import Offsets
+    from streams.topics import Groups, worker_of
+
+    if fmt not in ("table", "json"):
+        _fail(f"--format must be table or json, not {fmt!r}", USAGE)
+    settings = Settings()
+    groups = Groups.of(settings)
+    with Offsets(settings, client_id="dualtrack-pool") as offsets:
+        intake, engine = offsets.owners(groups.intake), offsets.owners(groups.engine)
+    accepted = settings.topic("accepted")
+    members: dict[str, dict[str, Any]] = {}
+    for client, parts in intake.items():
+        members.setdefault(worker_of(settings, client), {"school_topics": 0, "engine": False})
+        members[worker_of(settings, client)]["school_topics"] += len(parts)
+    for client, parts in engine.items():
+        members.setdefault(worker_of(settings, client), {"school_topics": 0, "engine": False})
+        members[worker_of(settings, client)]["engine"] |= any(t == accepted for t, _ in parts)
+    if fmt == "json":
+        groups_seen = {"intake_group": groups.intake, "engine_group": groups.engine}
+        out.print_json(data={**groups_seen, "workers": members})
+        return
+    if not members:
+        out.print(f"no worker is in the groups {groups.intake} and {groups.engine}")
+        return
+    for name, m in sorted(members.items()):
+        role = "engine" if m["engine"] else "standby"
+        out.print(f"{name:<32} {m['school_topics']:>6} school topics  {role}")
 
 
 # --- db --------------------------------------------------------------------------------------------------

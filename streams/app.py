@@ -17,7 +17,7 @@ from foundation.kafka_auth import faust_broker_credentials
 from foundation.settings import Settings
 from rules.limits import Rules, load_rules
 from streams.runtime import Runtime
-from streams.topics import MAX_MESSAGE_BYTES, PARTITIONS, Groups, TopicNames, input_topics
+from streams.topics import MAX_MESSAGE_BYTES, PARTITIONS, Groups, TopicNames, input_topics, member_name
 
 log = logging.getLogger(__name__)
 #: the worker's exit code when an agent fails (EX_SOFTWARE)
@@ -103,6 +103,7 @@ def create_app(settings: Settings, rules: Rules | None = None, replication: int 
         broker_commit_every=500,
         # a worker killed without leaving the group holds its partitions until this runs out
         broker_session_timeout=10.0,
+        broker_client_id=member_name(settings, "engine"),
         broker_heartbeat_interval=2.0,
         broker_commit_interval=1.0,
         web_enabled=False,

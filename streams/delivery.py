@@ -143,6 +143,10 @@ class Report:
     sent: list[str]  # notice ids delivered, in order
 
 
+#: messages sent at once; also the most a worker killed mid-delivery can leave sent and unrecorded
+CONCURRENCY = 8
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -151,7 +155,7 @@ class Dispatcher:
         retry_for: float = 3600.0,
         first_delay: float = 1.0,
         max_delay: float = 60.0,
-        concurrency: int = 8,
+        concurrency: int = CONCURRENCY,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
         self.senders, self.ledger = senders, ledger
@@ -187,9 +191,12 @@ class Dispatcher:
         while True:
             attempts += 1
             try:
+                # the slot is held until the message is recorded: at most `concurrency` messages are
+                # ever sent and not yet recorded, which is all a worker killed at any moment can leave
+                # to be sent again by the next owner (with the same notice id, the idempotency key)
                 async with self._slots:
                     await self._send(sender, out, report, attempts)
-                await self._settle(out, report, "delivered", "", attempts)
+                    await self._settle(out, report, "delivered", "", attempts)
                 return
             except Permanent as err:
                 log.error("%s refused notice %s (%s); recorded and skipped", out.channel, out.notice_id, err)

@@ -3,6 +3,7 @@ end offsets from Kafka (the health sample, `worker --exit-when-idle` and the dem
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
@@ -68,6 +69,22 @@ class Offsets:
         """The group's lag on each partition of `topics`; a topic without metadata yet is left out."""
         ends, _ = self.ends(topics)
         return lag_of(self.committed(group), ends)
+
+    def owners(self, group: str) -> dict[str, list[Partition]]:
+        """Who owns what in `group` now: each member's client id (`streams.topics.member_name`) and its
+        assigned partitions; empty while the group has no members (or is rebalancing)."""
+        # kafka-python warns on every member of a Faust group: it cannot read Faust's own member
+        # metadata (the assignment, all this needs, it reads)
+        logging.getLogger("kafka.admin").setLevel(logging.ERROR)
+        described: Mapping[str, Any] = self._admin.describe_groups([group])
+        out: dict[str, list[Partition]] = {}
+        for m in described.get(group, {}).get("members", []):
+            assignment = m.get("member_assignment") or {}
+            given = assignment.get("assigned_partitions", [])
+            parts = [(a["topic"], n) for a in given for n in a["partitions"]]
+            name = str(m.get("client_id") or m.get("member_id"))
+            out[name] = sorted(out.get(name, []) + parts)
+        return out
 
     def drained(self, group: str, topics: Iterable[str]) -> bool:
         """Whether the group has committed every message of `topics` (never while one has no metadata)."""

@@ -191,6 +191,7 @@ class Notices:
         self.runtime = runtime  # streams.runtime.Runtime (not imported: it imports this module)
         self.senders = senders
         self._dispatcher: Dispatcher | None = None
+        self._making = asyncio.Lock()
         self._sending: set[asyncio.Task[None]] = set()
         self._flying: set[str] = set()  # notice ids being sent
 
@@ -200,11 +201,8 @@ class Notices:
         todo = [o for o in out if o.notice_id not in self._flying]
         if not todo:
             return
-        if self._dispatcher is None:
-            ledger = StoreLedger(NotificationLog(self.runtime.store), self.runtime.store_call)
-            self._dispatcher = Dispatcher(self.senders, ledger)
         self._flying |= {o.notice_id for o in todo}
-        task = asyncio.ensure_future(self._deliver(self._dispatcher, todo))
+        task = asyncio.ensure_future(self._deliver(todo))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
@@ -214,8 +212,16 @@ class Notices:
         if notifier is not None:
             self.start(list(notifier.pending.values()))
 
-    async def _deliver(self, dispatcher: Dispatcher, out: list[Outgoing]) -> None:
+    async def _dispatch(self) -> Dispatcher:
+        async with self._making:
+            if self._dispatcher is None:
+                store, run = await self.runtime.ledger()
+                self._dispatcher = Dispatcher(self.senders, StoreLedger(NotificationLog(store), run))
+        return self._dispatcher
+
+    async def _deliver(self, out: list[Outgoing]) -> None:
         try:
+            dispatcher = await self._dispatch()
             await dispatcher.deliver(out)  # each message is delivered, refused, given up or skipped
         except Exception as err:  # the ledger's store failed: the messages stay pending (`retry`)
             log.warning("delivering %d notice(s) failed (%s); retrying later", len(out), type(err).__name__)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -61,6 +61,9 @@ class Runtime:
         self.notifier: Notifier | None = None
         self._lock = asyncio.Lock()
         self._starting = asyncio.Lock()
+        #: the notifications ledger's own connection, on a server (`ledger`)
+        self._ledger: Store | None = None
+        self._ledger_lock = asyncio.Lock()
         #: set once the engine is caught up with the log (cleared when the engine partition is revoked)
         self.ready = asyncio.Event()
         #: whether this worker holds the province's engine partition
@@ -157,12 +160,34 @@ class Runtime:
         await self.open()
         return await self._in_thread(fn, *args)
 
+    async def ledger(self) -> tuple[Store, Callable[..., Awaitable[Any]]]:
+        """Where delivered messages are recorded, and how to call it. On a server, a connection of its
+        own with its own turn: a message a receiver took is recorded within one insert, never behind the
+        engine's writes, so a worker killed in between leaves at most the few messages in flight to be
+        sent again (with the same notice id, the receivers' idempotency key). chDB has one writer, so
+        there the record takes its turn with the rest."""
+        store = await self.open()
+        if store.kind != "server":
+            return store, self.store_call
+        if self._ledger is None:
+            self._ledger = await asyncio.to_thread(open_store, self.settings)
+        lock = self._ledger_lock
+
+        async def one_at_a_time(fn: Callable[..., T], *args: Any) -> T:
+            async with lock:
+                return await asyncio.to_thread(fn, *args)
+
+        return self._ledger, one_at_a_time
+
     async def dead_letter(self, rows: list[tuple[Rejected, str, datetime]]) -> None:
         """Keep dead letters in the store (no engine needed)."""
         await self.open()
         await self._in_thread(lambda: self.log.dead_letter(rows))
 
     def close(self) -> None:
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
         if self._store is not None:
             self._store.close()
             self._store = None

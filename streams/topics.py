@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +42,21 @@ class Groups:
     @classmethod
     def of(cls, settings: Settings) -> Groups:
         return cls(f"{settings.topic_prefix}-worker-intake", f"{settings.topic_prefix}-worker")
+
+
+def member_name(settings: Settings, role: str) -> str:
+    """The client id a worker's consumer shows its group: the deployment, the role and the process
+    (`sd-intake-host1-4242`), so the assignment says which worker owns what (`dualtrack pool`)."""
+    return f"{settings.topic_prefix}-{role}-{socket.gethostname()}-{os.getpid()}"
+
+
+def worker_of(settings: Settings, client_id: str) -> str:
+    """The worker (`host-pid`) behind a member's client id, or the id itself when not one of ours."""
+    for role in ("intake", "engine"):
+        head = f"{settings.topic_prefix}-{role}-"
+        if client_id.startswith(head):
+            return client_id[len(head) :]
+    return client_id
 
 
 #: partitions per topic: the intake scales out by school over the workers (validation is the work

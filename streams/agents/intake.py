@@ -24,7 +24,7 @@ from foundation.settings import Settings
 from schemas.validation import Accepted, Rejected, validate
 from streams.app import Pipeline, fail
 from streams.records import dead_letter_record, pack_events
-from streams.topics import MAX_MESSAGE_BYTES, Groups
+from streams.topics import MAX_MESSAGE_BYTES, Groups, member_name
 
 log = logging.getLogger(__name__)
 #: a batch record stays well under the topics' record limit (an event is at most 1 MiB)
@@ -53,7 +53,7 @@ def consumer(settings: Settings) -> Any:
 
     c = AIOKafkaConsumer(
         **kafka_client_options(settings),
-        client_id=f"{settings.topic_prefix}-intake",
+        client_id=member_name(settings, "intake"),
         group_id=Groups.of(settings).intake,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
