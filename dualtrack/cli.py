@@ -525,16 +525,50 @@ def db_migrate(store: StoreOpt = None) -> None:
 # --- infra -----------------------------------------------------------------------------------------------
 
 
-@infra_app.command("up")
-def infra_up() -> None:
-    """Fetch or install, then start Kafka and ClickHouse (starting twice is harmless)."""
+class Only(StrEnum):
+    kafka = "kafka"
+    clickhouse = "clickhouse"
+
+
+BrokersOpt = Annotated[
+    int | None,
+    typer.Option("--brokers", min=1, max=5, help="Kafka brokers (one KRaft quorum; default "
+                 "DUALTRACK_KAFKA_BROKERS, 1). Three give every topic three copies."),
+]  # fmt: skip
+OnlyOpt = Annotated[Only | None, typer.Option("--only", help="Only this service.")]
+
+
+def _services(brokers: int | None, only: Only | None) -> list[Any]:
     from infra import all_services
 
+    chosen = all_services(Settings(), brokers)
+    return [s for s in chosen if only is None or s.name.split("-")[0] == only.value]
+
+
+@infra_app.command("up")
+def infra_up(brokers: BrokersOpt = None, only: OnlyOpt = None) -> None:
+    """Fetch or install, then start Kafka and ClickHouse (starting twice is harmless)."""
+    from infra.kafka import Kafka, bootstrap_servers
+
+    services = _services(brokers, only)
     started = []
     try:
-        for svc in all_services(Settings()):
-            out.print(svc.up())
+        kafka = [s for s in services if isinstance(s, Kafka)]
+        for svc in kafka:  # the brokers of a quorum all start before any is waited for
+            out.print(svc.up(wait=len(kafka) == 1), soft_wrap=True)
             started.append(svc)
+        if len(kafka) > 1:
+            for svc in kafka:
+                svc.finish_up()
+            for svc in kafka:
+                if message := svc.logins():
+                    out.print(svc.name + message, soft_wrap=True)
+            every = bootstrap_servers(Settings(), len(kafka))
+            out.print(f"clients: DUALTRACK_KAFKA_BOOTSTRAP_SERVERS={every}", soft_wrap=True)
+        for svc in services:
+            if not isinstance(svc, Kafka):
+                out.print(svc.up(), soft_wrap=True)
+                started.append(svc)
     except DualtrackError:
         for svc in started:  # leave nothing half-started
             if svc.pid() is not None:
@@ -543,21 +577,17 @@ def infra_up() -> None:
 
 
 @infra_app.command("down")
-def infra_down() -> None:
-    """Stop the services that `infra up` started (by pid file), and nothing else."""
-    from infra import all_services
-
-    for svc in reversed(all_services(Settings())):
+def infra_down(only: OnlyOpt = None) -> None:
+    """Stop the services that `infra up` started (by pid file; every broker), and nothing else."""
+    for svc in reversed(_services(None, only)):
         out.print(svc.down())
 
 
 @infra_app.command("status")
 def infra_status() -> None:
     """Show whether Kafka and ClickHouse are up; exit code 1 when one is not."""
-    from infra import all_services
-
     ok = True
-    for svc in all_services(Settings()):
+    for svc in _services(None, None):
         s = svc.status()
         ok &= s.running
         mark = Text("up", style="green") if s.running else Text("down", style="red")

@@ -17,6 +17,8 @@ from foundation.localsecrets import Secret, secret
 from foundation.settings import Settings
 from schemas.national_id import find_national_id, mask_text
 
+log = logging.getLogger(__name__)
+
 MECHANISM = "SCRAM-SHA-512"
 ADMIN = "admin"  # the super user: schools, ACLs, the worker's user
 WORKER = "worker"  # the stream processors
@@ -176,3 +178,49 @@ def faust_broker_credentials(settings: Settings) -> Any:
     return faust.SASLCredentials(
         username=user, password=password, mechanism=MECHANISM, ssl_context=ssl_context(settings)
     )
+
+
+#: attempts of one admin call, and the pause after the first failure (doubling)
+ADMIN_ATTEMPTS, ADMIN_PAUSE = 6, 0.5
+
+
+class RetryingAdmin:
+    """A kafka-python KafkaAdminClient whose calls are tried again when the broker they went to cannot
+    be reached. With several brokers and one down, a call can go to the dead one (a bootstrap address,
+    or metadata from before it was fenced); the next attempt goes to a live one. Every admin call the
+    project makes is safe to repeat (creating what exists is ignored, credentials are upserts)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not callable(attr) or name == "close":
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            import time
+
+            from kafka.errors import KafkaConnectionError, NodeNotReadyError, RequestTimedOutError
+
+            pause = ADMIN_PAUSE
+            for attempt in range(1, ADMIN_ATTEMPTS + 1):
+                try:
+                    return attr(*args, **kwargs)
+                except (KafkaConnectionError, NodeNotReadyError, RequestTimedOutError) as err:
+                    if attempt == ADMIN_ATTEMPTS:
+                        raise
+                    log.info("kafka admin %s: %s; trying again in %.1fs", name, type(err).__name__, pause)
+                    time.sleep(pause)
+                    pause *= 2
+            raise AssertionError("unreachable")
+
+        return call
+
+
+def kafka_admin(options: dict[str, Any], **extra: Any) -> Any:
+    """A KafkaAdminClient with `options` (kafka_client_options or kafka_admin_options), its calls retried
+    when a broker of several is down (`RetryingAdmin`)."""
+    from kafka.admin import KafkaAdminClient
+
+    return RetryingAdmin(KafkaAdminClient(**options, **extra))

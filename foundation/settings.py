@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     )
     kafka_port: int = Field(9092, description="Port of the local Kafka broker (`dualtrack infra`).")
     kafka_controller_port: int = Field(9093, description="KRaft controller port of the local broker.")
+    kafka_brokers: int = Field(
+        1, ge=1, le=5,
+        description="Local Kafka brokers `dualtrack infra up` starts (one KRaft quorum); broker N listens "
+        "on DUALTRACK_KAFKA_PORT + 10 × (N - 1), its controller and TLS ports likewise.",
+    )  # fmt: skip
     clickhouse_port: int = Field(9000, description="Native port of the local ClickHouse server.")
     clickhouse_http_port: int = Field(8123, description="HTTP port of the local ClickHouse server.")
     clickhouse_admin_password: SecretStr | None = Field(

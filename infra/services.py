@@ -75,6 +75,7 @@ class Service(abc.ABC):
         self.settings = settings
         self.var = Path(settings.var_dir).resolve() / self.name
         self.pid_file = self.var / f"{self.name}.pid"
+        self._proc: subprocess.Popen[bytes] | None = None
 
     # --- per service ---------------------------------------------------------------------------------
 
@@ -116,10 +117,13 @@ class Service(abc.ABC):
             return Status(self.name, self.ready(), None, self.address, "running, not started by dualtrack")
         return Status(self.name, False, None, self.address, "stopped")
 
-    def up(self) -> str:
-        """Start the service unless it already runs; a clear InfraError when it cannot."""
+    def up(self, wait: bool = True) -> str:
+        """Start the service unless it already runs; a clear InfraError when it cannot. With `wait`
+        False the process is started and `finish_up` waits for it (services that need each other, such
+        as the brokers of one quorum, are all started before any is waited for)."""
         if self.pid() is not None:
-            self._wait_ready()
+            if wait:
+                self._wait_ready()
             return f"{self.name} already running (pid {self.pid()}) on {self.address}"
         busy = [p for p in self.ports if port_open(p)]
         if busy:
@@ -129,7 +133,7 @@ class Service(abc.ABC):
                 )
             raise InfraError(
                 f"port {busy[0]} is taken by another program, so {self.name} cannot start: stop that "
-                f"program or set DUALTRACK_{self.name.upper()}_PORT to a free port"
+                f"program or set DUALTRACK_{self.name.upper().replace('-', '_')}_PORT to a free port"
             )
         self.var.mkdir(parents=True, exist_ok=True)
         self.var.chmod(0o700)  # data, logs and configurations are the service's owner's alone
@@ -142,13 +146,21 @@ class Service(abc.ABC):
         log.close()
         _STARTED.append(proc)
         self.pid_file.write_text(str(proc.pid))
+        self._proc = proc
+        if wait:
+            self.finish_up()
+        return f"{self.name} started (pid {proc.pid}) on {self.address}"
+
+    def finish_up(self) -> None:
+        """Wait for a service `up(wait=False)` started; stopped and an InfraError if it does not answer."""
+        proc = self._proc
         try:
             self._wait_ready(proc)
         except InfraError:
-            self._kill(proc.pid)
-            self.pid_file.unlink(missing_ok=True)
+            if proc is not None:
+                self._kill(proc.pid)
+                self.pid_file.unlink(missing_ok=True)
             raise
-        return f"{self.name} started (pid {proc.pid}) on {self.address}"
 
     def _wait_ready(self, proc: subprocess.Popen[bytes] | None = None) -> None:
         deadline = time.monotonic() + self.startup_seconds
@@ -205,8 +217,12 @@ class Service(abc.ABC):
             os.waitpid(pid, os.WNOHANG)
 
 
-def all_services(settings: Settings) -> list[Service]:
+def all_services(settings: Settings, brokers: int | None = None) -> list[Service]:
+    """The local services: `brokers` Kafka nodes (default: DUALTRACK_KAFKA_BROKERS, or as many as have
+    a folder under the var dir, so `infra down` stops every broker `infra up --brokers N` started),
+    then ClickHouse."""
     from infra.clickhouse import ClickHouse
-    from infra.kafka import Kafka
+    from infra.kafka import Kafka, nodes_present
 
-    return [Kafka(settings), ClickHouse(settings)]
+    n = brokers or max(settings.kafka_brokers, nodes_present(settings))
+    return [*(Kafka(settings, node=i, brokers=n) for i in range(1, n + 1)), ClickHouse(settings)]

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
-from foundation.kafka_auth import kafka_client_options
+from foundation.kafka_auth import kafka_admin, kafka_client_options
 from foundation.settings import Settings
 
 #: (topic, partition)
@@ -27,10 +27,9 @@ class Offsets:
 
     def __init__(self, settings: Settings, client_id: str = "dualtrack-offsets") -> None:
         from kafka import KafkaConsumer
-        from kafka.admin import KafkaAdminClient
 
         options = kafka_client_options(settings)
-        self._admin = KafkaAdminClient(**options, client_id=client_id)
+        self._admin = kafka_admin(options, client_id=client_id)
         try:
             self._consumer = KafkaConsumer(**options, client_id=client_id, enable_auto_commit=False)
         except BaseException:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from foundation.kafka_auth import kafka_client_options, school_of_topic, school_topic, secured
+from foundation.kafka_auth import kafka_admin, kafka_client_options, school_of_topic, school_topic, secured
 from foundation.settings import Settings
 
 
@@ -78,9 +78,7 @@ def intake_topic(settings: Settings, school_id: str) -> str:
 def school_topics(settings: Settings) -> list[str]:
     """Every school's intake topic on the broker, `<prefix>.intake.<school_id>` (made by `dualtrack
     schools add`); the worker reads them all."""
-    from kafka.admin import KafkaAdminClient
-
-    admin = KafkaAdminClient(**kafka_client_options(settings), client_id="dualtrack-topics")
+    admin = kafka_admin(kafka_client_options(settings), client_id="dualtrack-topics")
     try:
         return sorted(t for t in admin.list_topics() if school_of_topic(settings, t))
     finally:
@@ -108,8 +106,12 @@ def create_topics(admin: Any, partitions: Mapping[str, int]) -> int:
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    factor, configs = replication(len(admin.describe_cluster()["brokers"]))
     existing = set(admin.list_topics())
+    if all(name in existing for name in partitions):
+        return replication(len(admin.describe_cluster()["brokers"]))[0]
+    # counted from the brokers that answer now: a topic made while one of three is down gets two copies
+    # (Kafka places no more replicas than live brokers); docs/operations.md has it watched and fixed
+    factor, configs = replication(len(admin.describe_cluster()["brokers"]))
     wanted = [
         NewTopic(name, n, factor, topic_configs={"max.message.bytes": str(MAX_MESSAGE_BYTES), **configs})
         for name, n in sorted(partitions.items())
@@ -124,10 +126,9 @@ def create_topics(admin: Any, partitions: Mapping[str, int]) -> int:
 def ensure_topics(settings: Settings) -> int:
     """Create the app's topics when missing (a consumer that subscribes first would not see them);
     returns their replication factor (Faust's own topics get the same)."""
-    from kafka.admin import KafkaAdminClient
 
     names = TopicNames.of(settings)
-    admin = KafkaAdminClient(**kafka_client_options(settings), client_id="dualtrack-admin")
+    admin = kafka_admin(kafka_client_options(settings), client_id="dualtrack-admin")
     try:
         return create_topics(
             admin,

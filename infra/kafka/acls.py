@@ -15,6 +15,7 @@ from foundation.kafka_auth import (
     MECHANISM,
     WORKER,
     intake_prefix,
+    kafka_admin,
     kafka_admin_options,
     school_topic,
     school_user,
@@ -27,13 +28,12 @@ from foundation.settings import Settings
 def admin_client(settings: Settings, create: bool = False) -> Iterator[Any]:
     """A KafkaAdminClient logged in as `admin`; one line of InfraError when the broker cannot be
     reached or refuses the login."""
-    from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
     options = kafka_admin_options(settings, create)
     try:
-        admin = KafkaAdminClient(
-            **options, client_id="dualtrack-admin", request_timeout_ms=10000, bootstrap_timeout_ms=8000
+        admin = kafka_admin(
+            options, client_id="dualtrack-admin", request_timeout_ms=10000, bootstrap_timeout_ms=8000
         )
     except KafkaError:
         raise InfraError(

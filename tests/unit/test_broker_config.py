@@ -82,3 +82,27 @@ def test_the_worker_reads_the_intake_and_may_not_write_it(tmp_path: Path) -> Non
     assert ("User:worker", "ALLOW", "WRITE", "TOPIC", "dt-worker-", "PREFIXED") in rows
     assert ("User:worker", "ALLOW", "READ", "GROUP", "dt-worker", "PREFIXED") in rows
     assert not {r for r in rows if r[2] in ("ALL", "DELETE", "ALTER", "ALTER_CONFIGS") or r[3] == "CLUSTER"}
+
+
+def test_three_brokers_are_one_quorum_with_three_copies_and_two_to_acknowledge(tmp_path: Path) -> None:
+    from infra.kafka import bootstrap_servers
+
+    settings = isolated_settings(tmp_path)
+    nodes = []
+    for node in (1, 2, 3):
+        text = render_properties(settings, tmp_path, PASSWORD, None, node, 3, tmp_path / f"d{node}")
+        nodes.append(
+            dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
+        )
+    assert [p["node.id"] for p in nodes] == ["1", "2", "3"]
+    assert len({p["listeners"] for p in nodes}) == 3 and len({p["log.dirs"] for p in nodes}) == 3
+    assert {p["controller.quorum.voters"] for p in nodes} == {
+        "1@127.0.0.1:9093,2@127.0.0.1:9103,3@127.0.0.1:9113"
+    }
+    for p in nodes:
+        assert p["default.replication.factor"] == p["offsets.topic.replication.factor"] == "3"
+        assert p["min.insync.replicas"] == p["transaction.state.log.min.isr"] == "2"
+    assert bootstrap_servers(settings, 3) == "127.0.0.1:9092,127.0.0.1:9102,127.0.0.1:9112"
+    one = render_properties(settings, tmp_path, PASSWORD, None)  # a single broker is a quorum of itself
+    assert "controller.quorum.bootstrap.servers=127.0.0.1:9093" in one and "min.insync.replicas=1" in one
+    assert [Kafka(settings, node=n, brokers=3).name for n in (1, 2, 3)] == ["kafka", "kafka-2", "kafka-3"]
