@@ -127,6 +127,18 @@ def report(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
     lang: Annotated[Language, typer.Option("--lang", help="The briefing's language.")] = Language.zh,
     city: Annotated[str | None, typer.Option("--city", help="A briefing of one city's schools only.")] = None,
+    national: Annotated[
+        bool, typer.Option("--national", help="The Ministry's roll-up of every province (needs --provinces).")
+    ] = False,
+    provinces: Annotated[
+        Path | None,
+        typer.Option(
+            "--provinces",
+            envvar="DUALTRACK_PROVINCES_FILE",
+            dir_okay=False,
+            help="With --national: the YAML file naming each province's store.",
+        ),
+    ] = None,
 ) -> None:
     """The staffing report at a time T (docs/domain.md section 10), or the department's briefing."""
     from documents.report import report_from_store, to_json, to_table
@@ -137,6 +149,9 @@ def report(
     t = _parse_time(as_of)
     if output is not None and not output.parent.is_dir():  # say so before the work, not after
         raise DualtrackError(f"cannot write {output}: the folder {output.parent} does not exist")
+    if national:
+        _national_report(provinces, fmt, output, as_of, city)
+        return
     if fmt in (ReportFormat.xlsx, ReportFormat.pdf) and output is None:
         raise typer.BadParameter(f"--format {fmt.value} writes a file: give --output", param_hint="--output")
     if city is not None and city not in CITY_CIRCLE:
@@ -176,6 +191,39 @@ def report(
         err.print(f"report written to {output}")
     else:
         sys.stdout.write(text + "\n")
+
+
+def _national_report(
+    provinces: Path | None, fmt: ReportFormat, output: Path | None, as_of: str | None, city: str | None
+) -> None:
+    from documents import national as nat
+
+    if provinces is None:
+        raise typer.BadParameter("--national reads the stores named in a provinces file: give --provinces")
+    if as_of is not None or city is not None:
+        raise typer.BadParameter("--national is the roll-up of now, by province: no --as-of or --city")
+    if fmt is ReportFormat.pdf or (fmt is ReportFormat.xlsx and output is None):
+        raise typer.BadParameter("--national takes --format json, table, html, or xlsx with --output")
+    data = nat.national_report(nat.load_provinces(provinces))
+    if fmt is ReportFormat.xlsx and output is not None:
+        nat.to_xlsx(data, output)
+        err.print(f"national roll-up written to {output}")
+        return
+    if fmt is ReportFormat.table:
+        if output is None:
+            out.print(nat.to_table(data))
+        else:
+            with open(output, "w", encoding="utf-8") as fh:
+                Console(file=fh, width=200, markup=False, emoji=False, highlight=False).print(
+                    nat.to_table(data)
+                )
+        return
+    text = nat.to_html(data) if fmt is ReportFormat.html else json.dumps(data, ensure_ascii=False, indent=2)
+    if output is None:
+        sys.stdout.write(text + "\n")
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
+        err.print(f"national roll-up written to {output}")
 
 
 # --- the stream ---------------------------------------------------------------------------------------
@@ -239,13 +287,19 @@ def produce(
 @app.command()
 def simulate(
     output: Annotated[
-        Path | None, typer.Argument(help="JSON-lines file to write (omit with --kafka).")
+        Path | None,
+        typer.Argument(help="JSON-lines file to write (omit with --kafka); with --scale national, a folder."),
     ] = None,
     schools: Annotated[
-        int | None, typer.Option(min=1, help="Number of schools, at least 1 (overrides --scale).")
+        int | None,
+        typer.Option(
+            min=1,
+            help="Number of schools, at least 1 (with --scale national: of the country, "
+            "dealt out over the 31 provinces by population).",
+        ),
     ] = None,
     scale: Annotated[
-        str, typer.Option(help="province (about 550 schools) or national (about 11,000).")
+        str, typer.Option(help="province (about 550 schools) or national (31 provinces, 11,000 schools).")
     ] = "province",
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same events.")] = 7,
     years: Annotated[int, typer.Option(min=1, max=50, help="Years of history, ending today (1-50).")] = 3,
@@ -267,6 +321,20 @@ def simulate(
     if (output is None) == (not kafka):
         raise typer.BadParameter("give an OUTPUT file or --kafka (one of them)")
     today = datetime.now(UTC).date()
+    if scale == "national":
+        if output is None:
+            raise typer.BadParameter(
+                "--scale national writes a folder of province files; stream one with --kafka"
+            )
+        from dualtrack.simulate import simulate_country
+
+        try:
+            files, total = simulate_country(output, schools or SCALES["national"], seed,
+                                            date_(today.year - years, today.month, 1), years)  # fmt: skip
+        except ValueError as err:
+            raise typer.BadParameter(str(err)) from None
+        out.print(f"wrote {total} events of {len(files)} provinces to {output} (one file per province)")
+        return
     sim = Simulator(
         schools if schools is not None else SCALES[scale],
         seed,
@@ -484,10 +552,18 @@ def pool(
 
     if fmt not in ("table", "json"):
         _fail(f"--format must be table or json, not {fmt!r}", USAGE)
+    from kafka.errors import KafkaError
+
     settings = Settings()
     groups = Groups.of(settings)
-    with Offsets(settings, client_id="dualtrack-pool") as offsets:
-        intake, engine = offsets.owners(groups.intake), offsets.owners(groups.engine)
+    try:
+        with Offsets(settings, client_id="dualtrack-pool") as offsets:
+            intake, engine = offsets.owners(groups.intake), offsets.owners(groups.engine)
+    except KafkaError as error:
+        raise DualtrackError(
+            f"cannot read the worker groups from Kafka at {settings.kafka_bootstrap_servers} "
+            f"({type(error).__name__}): is the broker up, and may this user describe the groups?"
+        ) from None
     accepted = settings.topic("accepted")
     members: dict[str, dict[str, Any]] = {}
     for client, parts in intake.items():
@@ -548,32 +624,19 @@ def _services(brokers: int | None, only: Only | None) -> list[Any]:
 @infra_app.command("up")
 def infra_up(brokers: BrokersOpt = None, only: OnlyOpt = None) -> None:
     """Fetch or install, then start Kafka and ClickHouse (starting twice is harmless)."""
+    from infra import up_all
     from infra.kafka import Kafka, bootstrap_servers
 
+    if brokers == 2:
+        raise typer.BadParameter(
+            "two brokers survive the loss of neither: use 1, or 3 and more", param_hint="--brokers"
+        )
     services = _services(brokers, only)
-    started = []
-    try:
-        kafka = [s for s in services if isinstance(s, Kafka)]
-        for svc in kafka:  # the brokers of a quorum all start before any is waited for
-            out.print(svc.up(wait=len(kafka) == 1), soft_wrap=True)
-            started.append(svc)
-        if len(kafka) > 1:
-            for svc in kafka:
-                svc.finish_up()
-            for svc in kafka:
-                if message := svc.logins():
-                    out.print(svc.name + message, soft_wrap=True)
-            every = bootstrap_servers(Settings(), len(kafka))
-            out.print(f"clients: DUALTRACK_KAFKA_BOOTSTRAP_SERVERS={every}", soft_wrap=True)
-        for svc in services:
-            if not isinstance(svc, Kafka):
-                out.print(svc.up(), soft_wrap=True)
-                started.append(svc)
-    except DualtrackError:
-        for svc in started:  # leave nothing half-started
-            if svc.pid() is not None:
-                out.print(svc.down())
-        raise
+    up_all(services, lambda message: out.print(message, soft_wrap=True))
+    nodes = sum(isinstance(s, Kafka) for s in services)
+    if nodes > 1:
+        every = bootstrap_servers(Settings(), nodes)
+        out.print(f"clients: DUALTRACK_KAFKA_BOOTSTRAP_SERVERS={every}", soft_wrap=True)
 
 
 @infra_app.command("down")

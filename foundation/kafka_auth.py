@@ -180,8 +180,9 @@ def faust_broker_credentials(settings: Settings) -> Any:
     )
 
 
-#: attempts of one admin call, and the pause after the first failure (doubling)
-ADMIN_ATTEMPTS, ADMIN_PAUSE = 6, 0.5
+#: attempts of one admin call, and the pause after the first failure (doubling): 3.5 s in all, about
+#: what a KRaft cluster takes to stop pointing clients at a broker it has lost
+ADMIN_ATTEMPTS, ADMIN_PAUSE = 4, 0.5
 
 
 class RetryingAdmin:
@@ -190,8 +191,9 @@ class RetryingAdmin:
     or metadata from before it was fenced); the next attempt goes to a live one. Every admin call the
     project makes is safe to repeat (creating what exists is ignored, credentials are upserts)."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, attempts: int = ADMIN_ATTEMPTS) -> None:
         self._client = client
+        self._attempts = attempts
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._client, name)
@@ -201,14 +203,14 @@ class RetryingAdmin:
         def call(*args: Any, **kwargs: Any) -> Any:
             import time
 
-            from kafka.errors import KafkaConnectionError, NodeNotReadyError, RequestTimedOutError
+            from kafka.errors import KafkaError
 
             pause = ADMIN_PAUSE
-            for attempt in range(1, ADMIN_ATTEMPTS + 1):
+            for attempt in range(1, self._attempts + 1):
                 try:
                     return attr(*args, **kwargs)
-                except (KafkaConnectionError, NodeNotReadyError, RequestTimedOutError) as err:
-                    if attempt == ADMIN_ATTEMPTS:
+                except KafkaError as err:  # a broker that refused, dropped or timed out; not a refusal
+                    if not err.retriable or attempt == self._attempts:
                         raise
                     log.info("kafka admin %s: %s; trying again in %.1fs", name, type(err).__name__, pause)
                     time.sleep(pause)

@@ -96,6 +96,11 @@ class Service(abc.ABC):
 
     startup_seconds = 90.0
 
+    @property
+    def port_setting(self) -> str:
+        """The setting that moves this service's ports."""
+        return f"DUALTRACK_{self.name.upper()}_PORT"
+
     # --- shared ----------------------------------------------------------------------------------------
 
     @property
@@ -133,7 +138,7 @@ class Service(abc.ABC):
                 )
             raise InfraError(
                 f"port {busy[0]} is taken by another program, so {self.name} cannot start: stop that "
-                f"program or set DUALTRACK_{self.name.upper().replace('-', '_')}_PORT to a free port"
+                f"program or set {self.port_setting} to a free port"
             )
         self.var.mkdir(parents=True, exist_ok=True)
         self.var.chmod(0o700)  # data, logs and configurations are the service's owner's alone

@@ -15,9 +15,23 @@ from sinks.base import Row, Store, micros
 TRANSITION_KEY = ("rule", "school_id", "subject", "at_us", "transition")
 
 
+#: the columns of `school_status` a roll-up over provinces reads (docs/domain.md section 7)
+ROLLUP_COLUMNS = (
+    "school_id", "level", "students", "full_time_teachers", "part_time_teachers", "fte_teachers",
+    "professional_teachers", "dual_teachers", "postgraduate_share", "doctor_share", "senior_title_share",
+    "active_studios", "compliant_studios", "status", "last_event_at",
+)  # fmt: skip
+
+
 class LiveTables:
     def __init__(self, store: Store) -> None:
         self.store = store
+
+    def school_status(self) -> list[Row]:
+        """Every school's indicators as they stand now (the live table the province's dashboards read)."""
+        columns = ", ".join(ROLLUP_COLUMNS)
+        table = self.store.table("school_status")
+        return self.store.query(f"SELECT {columns} FROM {table} FINAL ORDER BY school_id")  # noqa: S608 - identifiers only
 
     def schools(self, rows: Iterable[Row]) -> int:
         return self.store.insert("school_status", rows)

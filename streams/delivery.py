@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 from typing import Any, Protocol
 
 from foundation.settings import Settings
@@ -79,7 +79,9 @@ class SmtpSender:
         m["To"] = out.address
         m["Subject"] = out.title  # one line (rules.messages.one_line): no header can be forged
         m["Date"] = formatdate(localtime=False)
-        m["Message-ID"] = make_msgid(idstring=out.notice_id[:16])
+        # the same notice sent again has the same Message-ID, so mail systems and clients can drop the copy
+        domain = self.sender.rpartition("@")[2].strip("<> ") or "dualtrack.invalid"
+        m["Message-ID"] = f"<{out.notice_id}@{domain}>"
         m["X-Dualtrack-Notice"] = out.notice_id
         m.set_content(out.body, subtype="plain", charset="utf-8")  # plain text: data is never markup
         return m

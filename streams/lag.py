@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
+from foundation.errors import DualtrackError
 from foundation.kafka_auth import kafka_admin, kafka_client_options
 from foundation.settings import Settings
 
@@ -76,10 +77,13 @@ class Offsets:
         # metadata (the assignment, all this needs, it reads)
         logging.getLogger("kafka.admin").setLevel(logging.ERROR)
         described: Mapping[str, Any] = self._admin.describe_groups([group])
+        found = described.get(group, {})
+        if found.get("error"):
+            raise DualtrackError(f"cannot describe the consumer group {group}: {found['error']}")
         out: dict[str, list[Partition]] = {}
-        for m in described.get(group, {}).get("members", []):
-            assignment = m.get("member_assignment") or {}
-            given = assignment.get("assigned_partitions", [])
+        for m in found.get("members", []):
+            assignment = m.get("member_assignment")
+            given = assignment.get("assigned_partitions", []) if isinstance(assignment, dict) else []
             parts = [(a["topic"], n) for a in given for n in a["partitions"]]
             name = str(m.get("client_id") or m.get("member_id"))
             out[name] = sorted(out.get(name, []) + parts)

@@ -145,6 +145,12 @@ class Kafka(Service):
         super().__init__(settings)
 
     @property
+    def port_setting(self) -> str:
+        return "DUALTRACK_KAFKA_PORT" + (
+            f" (node {self.node} listens on it + {PORT_STEP * (self.node - 1)})" if self.node > 1 else ""
+        )
+
+    @property
     def tls(self) -> bool:
         """Whether the broker opens its SASL_SSL listener (both TLS files given, and secured)."""
         cert, key = self.settings.kafka_tls_cert_file, self.settings.kafka_tls_key_file

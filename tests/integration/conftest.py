@@ -19,7 +19,7 @@ import pytest
 from foundation.errors import ConfigError
 from foundation.localsecrets import secret
 from foundation.settings import Settings
-from infra import all_services
+from infra import all_services, up_all
 from infra.clickhouse import local_url
 from sinks.clickhouse import ServerStore
 from tests.helpers import ROOT
@@ -66,10 +66,7 @@ def services() -> Iterator[Settings]:
     settings = Settings()
     started = []
     try:
-        for svc in all_services(settings):
-            message = svc.up()
-            if " started " in message:
-                started.append(svc)
+        started = up_all(all_services(settings))
         yield settings
     finally:
         for svc in reversed(started):

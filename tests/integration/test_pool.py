@@ -122,6 +122,11 @@ def test_two_workers_share_the_schools_and_one_takes_the_engine_over_when_its_ow
             print(json.dumps({"assignment_before": before}))
             # each worker validates a share of the 30 school topics (round-robin: 15 and 15)
             assert all(before[w]["schools"] >= 10 for w in pids), before
+            shown = run_cli(["pool", "--format", "json"], env)  # what the operator sees says the same
+            assert shown.returncode == 0, shown.stderr
+            assert {
+                w: (m["school_topics"], m["engine"]) for w, m in json.loads(shown.stdout)["workers"].items()
+            } == {w: (m["schools"], m["engine"]) for w, m in before.items()}
             wait_for("the engine keeps events", lambda: kept(server_url)[0] > 0, 120)
 
             owner = next(w for w in pids if before[w]["engine"])
@@ -130,9 +135,10 @@ def test_two_workers_share_the_schools_and_one_takes_the_engine_over_when_its_ow
             os.killpg(pids[owner].pid, signal.SIGKILL)
             killed_at = time.monotonic()
             pids[owner].wait(timeout=30)
-            # the province goes on streaming while the engine has no owner
-            sent = run_cli(["produce", "--raw", "--as-schools", str(second)], env, timeout=300)
-            assert sent.returncode == 0, sent.stderr
+            # the province goes on streaming while the engine has no owner (and the takeover is timed
+            # meanwhile, from the kill)
+            sending = subprocess.Popen([*CLI, "produce", "--raw", "--as-schools", str(second)], env=env, cwd=ROOT,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
 
             def taken_over() -> dict[str, dict[str, Any]] | None:
                 a = assignment(settings)
@@ -150,6 +156,8 @@ def test_two_workers_share_the_schools_and_one_takes_the_engine_over_when_its_ow
             print(json.dumps({"assignment_after": after, "engine_takeover_seconds": round(engine_took, 1),
                               "schools_takeover_seconds": round(schools_took, 1)}))  # fmt: skip
             assert engine_took <= TAKEOVER_SECONDS and schools_took <= TAKEOVER_SECONDS
+            _, sending_err = sending.communicate(timeout=300)
+            assert sending.returncode == 0, sending_err
 
             expected = kept_reference(reference)
             wait_for("every event kept once", lambda: kept(server_url) == expected, 180)

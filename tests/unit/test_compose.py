@@ -4,6 +4,7 @@ scripts and settings: same ports, the same Kafka release, KRaft like server.prop
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import yaml
 
@@ -44,13 +45,14 @@ def test_ports_match_the_local_scripts_and_settings() -> None:
     assert SERVICES["worker"]["environment"]["DUALTRACK_KAFKA_SECURITY_PROTOCOL"] == "PLAINTEXT"
 
 
-def test_kafka_release_and_kraft_roles_match() -> None:
+def test_kafka_release_and_kraft_roles_match(tmp_path: Path) -> None:
+    from infra.kafka import render_properties
+    from tests.helpers import PASSWORD, isolated_settings
+
     assert SERVICES["kafka"]["image"] == f"apache/kafka:{kafka_version()}"
     env = SERVICES["kafka"]["environment"]
-    props = dict(
-        line.split("=", 1) for line in (ROOT / "infra/kafka/server.properties").read_text().splitlines()
-        if line and not line.startswith("#")
-    )  # fmt: skip
+    text = render_properties(isolated_settings(tmp_path), tmp_path, PASSWORD, None)  # one broker, as compose
+    props = dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
     assert env["KAFKA_PROCESS_ROLES"] == props["process.roles"] == "broker,controller"
     assert env["KAFKA_NODE_ID"] == props["node.id"]
     assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == props["offsets.topic.replication.factor"]

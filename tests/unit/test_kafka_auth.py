@@ -182,3 +182,41 @@ def test_settings_repr_shows_no_secret() -> None:
 )
 def test_redact_url(url: str | None, shown: str | None) -> None:
     assert redact_url(url) == shown
+
+
+def test_an_admin_call_is_tried_again_when_its_broker_does_not_answer_and_never_when_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
+
+    import foundation.kafka_auth as auth
+
+    monkeypatch.setattr(auth, "ADMIN_PAUSE", 0.0)
+    calls: list[str] = []
+
+    class Client:
+        def list_topics(self) -> list[str]:
+            calls.append("list")
+            if len(calls) < 3:
+                raise KafkaConnectionError("111 ECONNREFUSED")  # a dead broker of three
+            return ["t"]
+
+        def delete_topics(self, names: list[str]) -> None:
+            calls.append("delete")
+            raise TopicAuthorizationFailedError()  # an answer: trying again would change nothing
+
+    admin = auth.RetryingAdmin(Client())
+    assert admin.list_topics() == ["t"] and calls == ["list"] * 3
+    with pytest.raises(TopicAuthorizationFailedError):
+        admin.delete_topics(["t"])
+    assert calls.count("delete") == 1
+    calls.clear()
+
+    class Dead(Client):
+        def list_topics(self) -> list[str]:
+            calls.append("list")
+            raise KafkaConnectionError("111 ECONNREFUSED")
+
+    with pytest.raises(KafkaConnectionError):
+        auth.RetryingAdmin(Dead()).list_topics()
+    assert len(calls) == auth.ADMIN_ATTEMPTS
