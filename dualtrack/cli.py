@@ -328,11 +328,17 @@ def simulate(
             )
         from dualtrack.simulate import simulate_country
 
+        if output.exists() and not output.is_dir():
+            raise typer.BadParameter(
+                f"{output} is a file: --scale national writes a folder of province files"
+            )
         try:
             files, total = simulate_country(output, schools or SCALES["national"], seed,
                                             date_(today.year - years, today.month, 1), years)  # fmt: skip
-        except ValueError as err:
-            raise typer.BadParameter(str(err)) from None
+        except ValueError as error:
+            raise typer.BadParameter(str(error)) from None
+        except OSError as error:
+            raise DualtrackError(f"cannot write the province files into {output}: {error.strerror}") from None
         out.print(f"wrote {total} events of {len(files)} provinces to {output} (one file per province)")
         return
     sim = Simulator(
