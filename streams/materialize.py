@@ -185,6 +185,11 @@ class Materializer:
             if collect and since is not None and step.event.occurred_at >= since:
                 found.extend(step.transitions)
 
+        # History older than the late window of the newest event is folded by the bare engine: a late
+        # event that old restates from a stored checkpoint anyway, so the in-memory window (its log and
+        # its copies of the state, `rules.incremental`) starts at the window's edge, not at the checkpoint.
+        window_from = None if newest is None else newest - self.late_window
+        windowed = window_from is None
         for page in self.log.events_after(checkpoint.position if checkpoint else None):
             for month in _months(page):
                 if batch.steps and self._month_turns(month[0]):
@@ -192,7 +197,14 @@ class Materializer:
                     batch = _Batch()
                     if self._since_checkpoint >= self.checkpoint_events:
                         self.save_checkpoint()
-                self.state.extend(month, take)
+                if not windowed and month[-1].occurred_at < window_from:  # type: ignore[operator]
+                    for e in month:  # in rule order and distinct already (`events_after`)
+                        take(self.engine.apply(e))
+                else:
+                    if not windowed:
+                        self.state = Incremental(self.rules, window=self.late_window, base=self.engine)
+                        windowed = True
+                    self.state.extend(month, take)
                 self._since_checkpoint += len(month)
             self.log.store.release_memory()
         if batch.steps:

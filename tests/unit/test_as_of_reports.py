@@ -180,3 +180,48 @@ def test_a_stored_checkpoint_is_json_that_restores_the_same_state(
 def store_events(store: EmbeddedStore) -> Iterator[Accepted]:
     for page in EventLog(store).events_after(None):
         yield from page
+
+
+def test_after_a_restart_late_events_in_and_before_the_window_restate_to_the_in_order_fold(
+    province: tuple[EmbeddedStore, list[Accepted]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restarted worker folds history older than the late window with the bare engine and keeps the
+    in-memory window only from its edge on (`Materializer.catch_up`). A late event inside the window is
+    restated in memory, one before it from a stored checkpoint: both leave the in-order fold."""
+    from streams.keep import keep
+
+    store, _ = province
+    log = EventLog(store)
+    kept = list(store_events(store))
+    newest = max(e.occurred_at for e in kept)
+    m = materialize.Materializer(store, RULES)
+    with monkeypatch.context() as mp:  # no stored checkpoint: the catch-up folds the whole log
+        mp.setattr(materialize, "restored", lambda *_: (None, None))
+        m.catch_up(newest + timedelta(days=1))
+    assert m.state.base_position is not None, "the window starts after the first event"
+    assert m.state.base_position[0] < newest - materialize.LATE_WINDOW
+    assert m.engine.province.applied == len(kept)
+    school = kept[0].school_id
+    from_store: list[object] = []
+    catch_up = m.catch_up
+    monkeypatch.setattr(m, "catch_up", lambda *a, **k: from_store.append(k) or catch_up(*a, **k))
+    for days, counts in ((30, 77_777), (400, 55_555)):  # inside the window, then far before it
+        at = newest - timedelta(days=days)
+        late = validate(json.dumps({
+            "event_id": f"0f8b7c1e-7a35-4c1d-9f7e-3b1f0d2a9{days:03d}", "event_type": "enrollment.reported",
+            "schema_version": 1, "school_id": school, "occurred_at": at.isoformat(),
+            "source": f"hr-{school}", "payload": {"term": "2024-autumn", "counts": {"full_time": counts}},
+        }).encode())  # fmt: skip
+        assert isinstance(late, Accepted)
+        assert keep(log, [late], "late.jsonl", newest).new == [late]
+        from_store.clear()
+        applied = m.apply([late], newest + timedelta(days=1))
+        assert applied.restated
+        assert bool(from_store) == (days == 400), "restated in memory inside the window, else from the store"
+        kept.append(late)
+        assert m.engine.province.applied == len(kept)
+        as_of = newest + timedelta(days=1)
+        expected = build_report(fold(kept, RULES, as_of), as_of)
+        assert json.dumps(build_report(m.engine, as_of), sort_keys=True) == json.dumps(
+            expected, sort_keys=True
+        ), days
