@@ -41,6 +41,7 @@ FIRST_DAY, LAST_DAY = date(MIN_YEAR, 1, 1), date(MAX_YEAR, 12, 31)
 _MAX_DOUBLE = 1.7976931348623157e308
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 _ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
@@ -85,11 +86,13 @@ class Accepted:
         return self.raw.decode("utf-8")
 
 
+#: the canonical JSON of an event's content (built once: `json.dumps` builds an encoder per call)
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def canonical_hash(obj: dict[str, Any], event_id: str) -> str:
     """The identity of an event's content: sha256 of its canonical JSON."""
-    canonical = json.dumps(
-        dict(obj, event_id=event_id), sort_keys=True, ensure_ascii=False, separators=(",", ":")
-    )
+    canonical = _CANONICAL.encode(dict(obj, event_id=event_id))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -171,6 +174,10 @@ def _has_lone_surrogate(value: Any) -> bool:
     return False
 
 
+#: the strict decoder (built once: `json.loads` with hooks builds a decoder per call)
+_STRICT = json.JSONDecoder(parse_constant=_constant, parse_float=_float, parse_int=_int)
+
+
 def parse_strict(raw: bytes) -> Any:
     """The JSON value of one line under RFC 8259 in UTF-8; ValueError says why it is not one."""
     try:
@@ -178,7 +185,9 @@ def parse_strict(raw: bytes) -> Any:
     except UnicodeDecodeError as err:
         raise ValueError(f"not UTF-8 text: {err.reason} at byte {err.start}") from None
     try:
-        value = json.loads(text, parse_constant=_constant, parse_float=_float, parse_int=_int)
+        if text.startswith("\ufeff"):  # what `json.loads` says of a byte order mark
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        value = _STRICT.decode(text)
     except RecursionError:
         raise ValueError(f"arrays and objects are nested deeper than {MAX_DEPTH}") from None
     except _NotStrictJson as err:
@@ -214,10 +223,14 @@ _FORMS = {
 
 def parse_timestamp(value: str) -> datetime:
     """An RFC 3339 timestamp with an offset, within the limits; ValueError says what is wrong."""
-    if not _RFC3339.match(value):
+    form = _RFC3339.match(value)
+    if not form:
         raise ValueError("must be an RFC 3339 timestamp with an offset, e.g. 2025-09-01T08:00:00+08:00")
-    text = value.upper().replace("Z", "+00:00")
-    dot = text.find(".")
+    if form.group(1) is None and value[10] == "T" and value[-1] != "z":
+        text = value  # the common form, which `datetime.fromisoformat` reads as it stands
+    else:
+        text = value.upper().replace("Z", "+00:00")
+    dot = text.find(".") if form.group(1) else -1
     if dot != -1:  # Python keeps microseconds; finer digits are dropped
         end = dot + 1
         while end < len(text) and text[end].isdigit():
@@ -262,6 +275,8 @@ def _check_payload(payload: dict[str, Any]) -> str | None:
 
 
 def _canonical_id(value: Any) -> str:
+    if isinstance(value, str) and _CANONICAL_UUID.match(value):
+        return value  # already canonical: what `str(uuid.UUID(value))` returns
     try:
         return str(uuid.UUID(value))
     except (ValueError, TypeError, AttributeError):

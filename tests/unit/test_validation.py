@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from schemas.events import EVENT_TYPES, PAYLOADS
 from schemas.national_id import check_character, find_national_id, mask
-from schemas.validation import Accepted, Reason, Rejected, decode, validate
+from schemas.validation import Accepted, Reason, Rejected, decode, parse_timestamp, validate
 from tests.helpers import ev
 
 VALID_ID = "11010519491231002X"  # the textbook example number, with its check character
@@ -235,3 +236,29 @@ def test_mutated_events_are_rejected_with_a_reason_or_stay_valid(
         assert result.reason in Reason and result.message
     else:  # accepted only when every field still has a valid value
         assert result.event_type == "teacher.hired" and result.school_id
+
+
+@given(st.uuids(), st.sampled_from([str, lambda u: str(u).upper(), lambda u: u.hex, lambda u: f"{{{u}}}"]))
+def test_every_spelling_of_an_event_id_is_kept_as_the_canonical_one(u: object, spell: object) -> None:
+    """The fast path for an id already canonical and the full parse for the other spellings agree."""
+    line = ev("school.updated", "SD0001", AT, {"level": "higher"}, event_id=spell(u))  # type: ignore[operator]
+    got = validate(json.dumps(line))
+    assert isinstance(got, Accepted) and got.event_id == str(u)
+
+
+@given(
+    st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2099, 12, 30)),  # noqa: DTZ001 - hypothesis takes naive bounds
+    st.sampled_from(["+08:00", "Z", "z", "-05:30", "+00:00"]),
+    st.sampled_from(["T", "t"]),
+    st.sampled_from(["", ".5", ".123456", ".123456789"]),
+)
+def test_timestamps_read_the_same_by_either_path(
+    when: datetime, offset: str, sep: str, fraction: str
+) -> None:
+    """The common form is read by `datetime.fromisoformat` as it stands; every other form (a lowercase
+    `t` or `z`, fractions) by the full parse; both give the instant the text names."""
+    text = when.strftime(f"%Y-%m-%d{sep}%H:%M:%S") + fraction + offset
+    digits = (fraction[1:] + "000000")[:6]
+    zone = timezone(timedelta(0)) if offset in ("Z", "z") else datetime.strptime(offset, "%z").tzinfo
+    expected = when.replace(microsecond=int(digits), tzinfo=zone)
+    assert parse_timestamp(text) == expected
