@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from dashboards.catalog import build_all, dashboards
-from dashboards.macros import expand
+from dashboards.catalog import RATIO_SPREAD, WHERE, build_all, dashboards
+from dashboards.macros import ALL, expand
 from dashboards.model import DATASOURCE
 from dualtrack.replay import replay
 from rules.limits import load_rules
@@ -152,3 +153,37 @@ def test_each_person_is_told_by_one_voice() -> None:
         a for r in load_recipients(ROOT / "docs/recipients.example.yaml") for a in (r.email, r.webhook) if a
     }
     assert on_call and on_call not in told_by_notifier
+
+
+@pytest.mark.parametrize("city", [ALL, "zaozhuang"])
+def test_the_ratio_spread_is_every_schools_last_ratio_carried_forward(
+    store: EmbeddedStore, city: str
+) -> None:
+    """The province's ratio over time is, at the end of each interval, the 10th, 50th and 90th percentile
+    over the selected registered schools of each one's latest ratio (ClickHouse's exact quantile: the
+    element at floor(level * n) in sorted order), computed here from the snapshot rows themselves."""
+    week = 7 * 86_400
+    variables: dict[str, str | list[str]] = {"circle": ALL, "city": city, "level": ALL, "school": ALL}
+    got = store.query(expand(RATIO_SPREAD.format(where=WHERE), variables, START, END, week))
+    snaps = store.query(
+        "SELECT school_id, toUInt32(at) AS at, student_teacher_ratio AS ratio, registered, city "
+        "FROM school_snapshots FINAL WHERE retracted = 0 ORDER BY school_id, at"
+    )
+    by_school: dict[str, list[dict[str, Any]]] = {}
+    for r in snaps:
+        if city == ALL or r["city"] == city:
+            by_school.setdefault(r["school_id"], []).append(r)
+    first, last = int(START.timestamp()) // week * week, int(END.timestamp()) // week * week
+    expected = []
+    for t in range(first, last + week, week):
+        values = []
+        for rows in by_school.values():
+            latest = [r for r in rows if r["at"] < t + week]
+            if latest and latest[-1]["registered"] and latest[-1]["ratio"] is not None:
+                values.append(latest[-1]["ratio"])
+        if values:
+            values.sort()
+            q = [values[min(int(level * len(values)), len(values) - 1)] for level in (0.1, 0.5, 0.9)]
+            expected.append((t, *q))
+    assert len(expected) > 100  # the example's span, week by week
+    assert [(int(r["time"].timestamp()), r["p10"], r["median"], r["p90"]) for r in got] == expected
