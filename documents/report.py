@@ -6,15 +6,34 @@ import json
 from datetime import datetime
 from typing import Any
 
+from rules.engine import state_key
 from rules.limits import Rules
 from rules.report import build_report
-from sinks.base import Store
+from sinks.base import Store, micros
+from sinks.eventlog import EventLog
+from sinks.live import LiveTables
 from streams.state_at import engine_at
 
 
 def report_from_store(store: Store, rules: Rules, as_of: datetime) -> dict[str, Any]:
     """The report at `as_of` (docs/domain.md, "The report") from the events kept in `store`."""
     return build_report(engine_at(store, rules, as_of), as_of)
+
+
+def report_for_now(store: Store, rules: Rules, now: datetime) -> dict[str, Any]:
+    """The report at `now`: the one the engine kept (`current_report`) when it still holds (the same
+    rules, the log unchanged since, `now` before anything it reads can change), with `now` as its time;
+    otherwise the fold. Both are the same report (docs/domain.md, "The report for now")."""
+    kept = LiveTables(store).stored_report()
+    if (
+        kept is not None
+        and kept["rules_key"] == state_key(rules)
+        and kept["as_of_us"] <= micros(now) < kept["valid_before_us"]
+        and kept["events"] == EventLog(store).kept_count()
+    ):
+        report: dict[str, Any] = json.loads(kept["body"])
+        return {**report, "as_of": now.isoformat()}
+    return report_from_store(store, rules, now)
 
 
 def to_json(report: dict[str, Any]) -> str:

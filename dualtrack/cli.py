@@ -141,7 +141,7 @@ def report(
     ] = None,
 ) -> None:
     """The staffing report at a time T (docs/domain.md section 10), or the department's briefing."""
-    from documents.report import report_from_store, to_json, to_table
+    from documents.report import report_for_now, report_from_store, to_json, to_table
     from schemas.reference import CITY_CIRCLE
     from sinks import open_store
 
@@ -177,7 +177,7 @@ def report(
         err.print(f"{fmt.value} briefing written to {output}")
         return
     with open_store(settings, path=store) as st:
-        data = report_from_store(st, rules, t)
+        data = report_from_store(st, rules, t) if as_of else report_for_now(st, rules, t)
     if fmt is ReportFormat.table:
         if output is None:
             out.print(to_table(data))

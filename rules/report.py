@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from fractions import Fraction
 from typing import Any
 
 from rules.alerts import EVENT_RULES, Alert
 from rules.engine import Engine, SchoolStatus
 from rules.forecast import forecast_dict, forecasts
+from rules.indicators import CST, day_of
 from rules.rounding import rounded
 
 _SHARE_RULES = ("dual_share_below_target", "postgraduate_share_below_target")
@@ -77,3 +78,22 @@ def build_report(engine: Engine, as_of: datetime) -> dict[str, Any]:
         # early warnings (not alerts, like feed_stale): schools projected to fall below the dual-share target
         "forecasts": [forecast_dict(f) for f in forecasts(engine.province, engine.rules, as_of)],
     }
+
+
+def unchanged_before(engine: Engine, as_of: datetime) -> datetime:
+    """The first time after `as_of` at which the report of the same events can differ from the report at
+    `as_of` (apart from the time it names): the next midnight in China Standard Time (certificates, the
+    forecast and every rule that counts days go by the calendar day) or the first instant an active
+    studio's activity window ends or its founding window closes (studio inactivity goes by the instant).
+    Requires that no applied event is later than `as_of`."""
+    edge = datetime.combine(day_of(as_of) + timedelta(days=1), time(0), tzinfo=CST)
+    window = timedelta(days=engine.rules.studio_inactive_days)
+    tick = timedelta(microseconds=1)
+    for studio in engine.province.studios.values():
+        if not studio.active:
+            continue
+        # inactivity holds once `at - last_activity_at > window` and `at - established_at > window`
+        for start in (studio.last_activity_at, studio.established_at):
+            if start is not None and start + window >= as_of:
+                edge = min(edge, start + window + tick)
+    return edge

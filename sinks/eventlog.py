@@ -153,6 +153,11 @@ class EventLog:
         rows = self.store.query(f"SELECT school_id, max(arrived_at) AS at FROM {events} GROUP BY school_id")  # noqa: S608 - identifiers only
         return {r["school_id"]: utc(r["at"]) for r in rows}
 
+    def kept_count(self) -> int:
+        """How many distinct events the log keeps."""
+        events = self.store.table("events")
+        return int(self.store.query(f"SELECT count() AS n FROM {events} FINAL")[0]["n"])  # noqa: S608 - identifiers only
+
     def counts(self) -> dict[str, int]:
         """How many events are kept and lines dead-lettered."""
         out = {}

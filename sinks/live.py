@@ -64,6 +64,20 @@ class LiveTables:
     def transitions(self, rows: Iterable[Row]) -> int:
         return self.store.insert("alert_transitions", rows)
 
+    def current_report(self, row: Row) -> int:
+        """Keep the report for now (its row of `current_report`: the body and what it holds for)."""
+        return self.store.insert("current_report", [row])
+
+    def stored_report(self, scope: str = "province") -> Row | None:
+        """The newest report for now of `scope`, or None."""
+        table = self.store.table("current_report")
+        rows = self.store.query(
+            f"SELECT as_of_us, valid_before_us, events, rules_key, body FROM {table} FINAL "  # noqa: S608 - identifiers only
+            "WHERE scope = {scope:String}",
+            {"scope": scope},
+        )
+        return rows[0] if rows else None
+
     def restate_transitions(
         self,
         rows: list[Row],

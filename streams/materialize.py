@@ -11,6 +11,7 @@ adding them, and a checkpoint is taken only after everything before its position
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -23,6 +24,7 @@ from rules.forecast import forecast_alerts, forecast_transitions, forecasts
 from rules.incremental import Incremental, TooLate
 from rules.indicators import Indicators, day_of, studio_reasons
 from rules.limits import Rules
+from rules.report import build_report, unchanged_before
 from rules.state import Studio, Teacher
 from schemas.validation import Accepted, Reason, rejected
 from sinks.base import Row, Store, micros
@@ -214,6 +216,8 @@ class Materializer:
         # what the early warning holds now (its rows are the clock tick's to write)
         self.forecast_open = dict(forecast_alerts(forecasts(self.engine.province, self.rules, now)))
         self.write_current(now, version, None)
+        if since is None:  # a start or a replay (a restatement's report waits for the next tick)
+            self.write_report(now, version)
         if self._since_checkpoint:
             self.save_checkpoint()
         return found + ticked if collect else ticked
@@ -287,7 +291,23 @@ class Materializer:
         transitions += warnings
         # the clock changes every school's status (certificate validity) and studios (inactivity)
         self.write_current(now, version, None, teachers=False)
+        self.write_report(now, version)
         return transitions
+
+    def write_report(self, now: datetime, version: int) -> None:
+        """Keep the report at `now` with what it holds for (`documents.report.report_for_now` reads it).
+        Only the engine writes the log, so what it has applied is what the log holds now; a report is
+        kept only when no applied event is later than `now` (a report at T reads the events up to T)."""
+        newest = self.log.newest_event_time()
+        if newest is not None and newest > now:
+            return
+        report = build_report(self.engine, now)
+        self.tables.current_report({
+            "scope": "province", "as_of": now, "as_of_us": micros(now),
+            "valid_before_us": micros(unchanged_before(self.engine, now)), "events": self.log.kept_count(),
+            "rules_key": state_key(self.rules), "body": json.dumps(report, ensure_ascii=False),
+            "version": version,
+        })  # fmt: skip
 
     def _forecast(
         self, now: datetime, version: int, open_: dict[AlertKey, Alert]
