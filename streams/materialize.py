@@ -141,6 +141,8 @@ class Materializer:
         self._checkpoint_at = time.monotonic()
         #: the dual_share_forecast warnings open now (not part of the fold: they describe the present)
         self.forecast_open: dict[AlertKey, Alert] = {}
+        #: what the report this engine last kept holds for: the log's event count and the time it ends
+        self._report_holds: tuple[int, datetime] | None = None
 
     @property
     def engine(self) -> Engine:
@@ -298,16 +300,20 @@ class Materializer:
         """Keep the report at `now` with what it holds for (`documents.report.report_for_now` reads it).
         Only the engine writes the log, so what it has applied is what the log holds now; a report is
         kept only when no applied event is later than `now` (a report at T reads the events up to T)."""
+        events = self.log.kept_count()
+        if self._report_holds is not None and self._report_holds[0] == events and now < self._report_holds[1]:
+            return  # the kept one still holds: a quiet tick builds nothing
         newest = self.log.newest_event_time()
         if newest is not None and newest > now:
             return
         report = build_report(self.engine, now)
+        edge = unchanged_before(self.engine, now)
         self.tables.current_report({
-            "scope": "province", "as_of": now, "as_of_us": micros(now),
-            "valid_before_us": micros(unchanged_before(self.engine, now)), "events": self.log.kept_count(),
-            "rules_key": state_key(self.rules), "body": json.dumps(report, ensure_ascii=False),
-            "version": version,
+            "scope": "province", "as_of": now, "as_of_us": micros(now), "valid_before_us": micros(edge),
+            "events": events, "rules_key": state_key(self.rules),
+            "body": json.dumps(report, ensure_ascii=False), "version": version,
         })  # fmt: skip
+        self._report_holds = (events, edge)
 
     def _forecast(
         self, now: datetime, version: int, open_: dict[AlertKey, Alert]

@@ -145,3 +145,24 @@ def test_a_new_event_or_other_rules_send_the_report_to_the_fold(
     got = report_for_now(st, RULES, later)
     assert len(folds) == 2
     assert got == fold_(st, RULES, later)
+
+
+def test_a_quiet_tick_keeps_the_report_and_a_tick_after_the_edge_renews_it(store) -> None:  # type: ignore[no-untyped-def]
+    """The engine builds the report again only when the kept one no longer holds."""
+    from streams.materialize import Materializer
+
+    st, now = store
+    table = st.table("current_report")
+    m = Materializer(st, RULES)
+    m.catch_up(now)
+    first = st.query(f"SELECT count() AS n FROM {table}")[0]["n"]
+    m.tick(now + timedelta(minutes=1))
+    assert st.query(f"SELECT count() AS n FROM {table}")[0]["n"] == first
+    edge = datetime.fromtimestamp(
+        st.query(f"SELECT valid_before_us AS v FROM {table} FINAL")[0]["v"] / 1e6, now.tzinfo
+    )
+    m.tick(edge)
+    assert st.query(f"SELECT count() AS n FROM {table}")[0]["n"] == first + 1
+    assert report_for_now(st, RULES, edge + timedelta(seconds=1)) == report_from_store(
+        st, RULES, edge + timedelta(seconds=1)
+    )
