@@ -212,6 +212,8 @@ def dashboards(rules: Rules) -> tuple[Dashboard, ...]:
               (Column("school_id", S), Column("reason", S), Column("dead_letters", N))),
         Panel("Stale feeds (no event for the configured period)",
               OPEN_ALERTS.format(cond=f"rule = 'feed_stale' AND {IN_SELECTION}"), OPEN_ALERT_COLUMNS),
+        Panel("Enrollment reports overdue (the term is the subject)",
+              OPEN_ALERTS.format(cond=f"rule = 'enrollment_missing' AND {IN_SELECTION}"), OPEN_ALERT_COLUMNS),
         *health_panels(rules),
     ))  # fmt: skip
     return (province, ratios, dual_ds, degrees, studio_ds, school, pipeline)

@@ -15,9 +15,13 @@ from sinks.live import LiveTables
 from streams.state_at import engine_at
 
 
-def report_from_store(store: Store, rules: Rules, as_of: datetime) -> dict[str, Any]:
-    """The report at `as_of` (docs/domain.md, "The report") from the events kept in `store`."""
-    return build_report(engine_at(store, rules, as_of), as_of)
+def report_from_store(
+    store: Store, rules: Rules, as_of: datetime, known_on: datetime | None = None
+) -> dict[str, Any]:
+    """The report at `as_of` (docs/domain.md, "The report") from the events kept in `store`; with
+    `known_on`, from those that had arrived by then only, and it says so ("As known on")."""
+    report = build_report(engine_at(store, rules, as_of, known_on=known_on), as_of)
+    return report if known_on is None else {**report, "known_on": known_on.isoformat()}
 
 
 def report_for_now(store: Store, rules: Rules, now: datetime) -> dict[str, Any]:
@@ -47,7 +51,8 @@ def to_table(report: dict[str, Any]) -> Any:
     from rich.text import Text
 
     colour = {"green": "green", "yellow": "yellow", "red": "red"}
-    schools = Table(title=f"Schools as of {report['as_of']}", header_style="bold")
+    known = f", as known on {report['known_on']}" if report.get("known_on") else ""
+    schools = Table(title=f"Schools as of {report['as_of']}{known}", header_style="bold")
     for col in ("school", "level", "city", "students", "FTE", "ratio", "dual", "postgrad", "studios",
                 "violations", "status"):  # fmt: skip
         schools.add_column(

@@ -6,12 +6,16 @@ from datetime import datetime, timedelta
 
 from rules.messages import local_time
 from sinks.base import Store
+from sinks.eventlog import EventLog
 from sinks.health import HealthTables
 from sinks.notifications import NotificationLog
 
 
-def status_text(store: Store, now: datetime, silent_days: int, forecast_days: int) -> str:
-    """Consumer lag, rates, silent schools, early warnings and notices, as plain text."""
+def status_text(
+    store: Store, now: datetime, silent_days: int, forecast_days: int, known_on: datetime | None = None
+) -> str:
+    """Consumer lag, rates, silent schools, early warnings and notices, as plain text; with `known_on`,
+    also what arrived after it (what moves a report published then)."""
     s = HealthTables(store).summary(now - timedelta(days=silent_days))
     counts = NotificationLog(store).counts()
     when = local_time(s.sampled_at, "en") if s.sampled_at else "never (is the worker running?)"
@@ -32,4 +36,10 @@ def status_text(store: Store, now: datetime, silent_days: int, forecast_days: in
     ]
     told = ", ".join(f"{k} {n}" for k, n in sorted(counts.items())) or "none"
     lines.append(f"Notifications recorded: {told}")
+    if known_on is not None:
+        after, late = EventLog(store).arrived_after(known_on)
+        lines.append(
+            f"Since {local_time(known_on, 'en')}: {after} events arrived, {late} of them dated at or "
+            "before it (they move a report as of then from what was known then)"
+        )
     return "\n".join(lines)

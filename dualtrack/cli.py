@@ -6,6 +6,7 @@ import json
 import sys
 import urllib.parse
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -67,20 +68,29 @@ class CountsFormat(StrEnum):
     json = "json"
 
 
-def _parse_time(value: str | None) -> datetime:
+def _parse_time(value: str | None, option: str = "--as-of") -> datetime:
     if value is None:
         return datetime.now(UTC)
     try:
         t = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise typer.BadParameter(
-            f"{value!r} is not an ISO 8601 time such as 2025-12-31T23:59:59+08:00", param_hint="--as-of"
+            f"{value!r} is not an ISO 8601 time such as 2025-12-31T23:59:59+08:00", param_hint=option
         ) from None
     if t.tzinfo is None:
         raise typer.BadParameter(
-            f"{value!r} has no offset; write e.g. 2025-12-31T23:59:59+08:00", param_hint="--as-of"
+            f"{value!r} has no offset; write e.g. 2025-12-31T23:59:59+08:00", param_hint=option
         )
     return t
+
+
+KnownOnOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--known-on",
+        help="Only the events that had arrived by this ISO 8601 time (what was known then; default: all).",
+    ),
+]
 
 
 def _rules(settings: Settings):  # type: ignore[no-untyped-def]
@@ -97,14 +107,25 @@ def replay(
     files: Annotated[list[Path], typer.Argument(help="JSON-lines event files.", exists=True, dir_okay=False)],
     store: StoreOpt = None,
     fmt: Annotated[CountsFormat, typer.Option("--format", help="text or json.")] = CountsFormat.text,
+    arrived_at: Annotated[
+        str | None,
+        typer.Option(
+            "--arrived-at",
+            help="When these events arrived, for a backfill whose arrival is known (ISO 8601; default: now).",
+        ),
+    ] = None,
 ) -> None:
     """Apply event files to the store without a broker, through the same rules as the stream."""
     from dualtrack.replay import replay as run
     from sinks import open_store
 
     settings = Settings()
+    now = datetime.now(UTC)
+    arrived = _parse_time(arrived_at, "--arrived-at") if arrived_at is not None else None
+    if arrived is not None and arrived > now:
+        raise typer.BadParameter(f"{arrived_at!r} is in the future", param_hint="--arrived-at")
     with open_store(settings, path=store) as st:
-        counts = run(st, files, _rules(settings))
+        counts = run(st, files, _rules(settings), now=now, arrived_at=arrived)
     if fmt is CountsFormat.json:
         print(json.dumps(counts.as_dict()))
     else:
@@ -120,6 +141,14 @@ def report(
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="ISO 8601 time with offset (default: now).")
     ] = None,
+    known_on: KnownOnOpt = None,
+    publish: Annotated[
+        bool,
+        typer.Option(
+            "--publish",
+            help="Record this report as published, for the briefings' revisions (docs/domain.md).",
+        ),
+    ] = False,
     fmt: Annotated[
         ReportFormat,
         typer.Option("--format", help="json (the contract), table, or the briefing as html, xlsx or pdf."),
@@ -147,9 +176,18 @@ def report(
 
     settings = Settings()
     t = _parse_time(as_of)
+    known = _parse_time(known_on, "--known-on") if known_on is not None else None
     if output is not None and not output.parent.is_dir():  # say so before the work, not after
         raise DualtrackError(f"cannot write {output}: the folder {output.parent} does not exist")
+    if publish and (national or city is not None):
+        raise typer.BadParameter(
+            "publishes the province's report: no --national or --city", param_hint="--publish"
+        )
     if national:
+        if known is not None:
+            raise typer.BadParameter(
+                "--national is the roll-up of now: no --known-on", param_hint="--known-on"
+            )
         _national_report(provinces, fmt, output, as_of, city)
         return
     if fmt in (ReportFormat.xlsx, ReportFormat.pdf) and output is None:
@@ -164,7 +202,9 @@ def report(
         from documents.briefing.history import briefing_from_store
 
         with open_store(settings, path=store) as st:
-            briefing = briefing_from_store(st, rules, t)
+            briefing = briefing_from_store(st, rules, t, known_on=known)
+            if publish:
+                _publish(st, rules, briefing.report, t, known)
         if output is None:  # html to the terminal
             sys.stdout.write(render_html(briefing, lang=lang.value, city=city))
             return
@@ -177,7 +217,12 @@ def report(
         err.print(f"{fmt.value} briefing written to {output}")
         return
     with open_store(settings, path=store) as st:
-        data = report_from_store(st, rules, t) if as_of else report_for_now(st, rules, t)
+        if as_of is None and known is None:
+            data = report_for_now(st, rules, t)
+        else:
+            data = report_from_store(st, rules, t, known_on=known)
+        if publish:
+            _publish(st, rules, data, t, known)
     if fmt is ReportFormat.table:
         if output is None:
             out.print(to_table(data))
@@ -191,6 +236,19 @@ def report(
         err.print(f"report written to {output}")
     else:
         sys.stdout.write(text + "\n")
+
+
+def _publish(st: Any, rules: Any, data: Mapping[str, Any], as_of: datetime, known: datetime | None) -> None:
+    """Keep a report as published (docs/domain.md, "Published and revised") and say so."""
+    from rules.engine import state_key
+    from sinks.publications import Publications
+
+    now = datetime.now(UTC)
+    known_on = min(known, now) if known is not None else now  # what it was made from, at most now
+    report = {k: v for k, v in data.items() if k != "known_on"}
+    st.migrate()
+    pid = Publications(st).record(report, as_of, known_on, now, state_key(rules))
+    err.print(f"published the report as of {as_of.isoformat()}, known on {known_on.isoformat()} ({pid})")
 
 
 def _national_report(
@@ -535,15 +593,18 @@ def alerts_preview(
 
 
 @app.command()
-def status(store: StoreOpt = None) -> None:
-    """The pipeline's health from the store: consumer lag, rates, silent schools, early warnings."""
+def status(store: StoreOpt = None, known_on: KnownOnOpt = None) -> None:
+    """The pipeline's health from the store: consumer lag, rates, silent schools, early warnings; with
+    --known-on, the events that arrived since then."""
     from documents.status import status_text
     from sinks import open_store
 
     settings = Settings()
     rules = _rules(settings)
+    known = _parse_time(known_on, "--known-on") if known_on is not None else None
     with open_store(settings, path=store) as st:
-        text = status_text(st, datetime.now(UTC), rules.feed_stale_days, rules.notifications.forecast_days)
+        now = datetime.now(UTC)
+        text = status_text(st, now, rules.feed_stale_days, rules.notifications.forecast_days, known)
     out.print(text, soft_wrap=True)
 
 

@@ -189,27 +189,37 @@ def run_demo(
         args = [sys.executable, "-m", "dualtrack.cli", "worker"] + (
             [] if keep_running else ["--exit-when-idle", str(idle)]
         )
-        with open(out_dir / "worker.log", "wb") as log:
-            worker = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
-                                      start_new_session=True)  # fmt: skip
+        # Without --keep-running the demo publishes the last month end, then its schools send events
+        # they had held back (dated before it): the final briefing shows what they revised.
+        month_end = last_month_end(datetime.now(UTC))
+        on_time, late = (events, []) if keep_running else held_back(events, month_end, seed)
         group = Groups.of(settings).intake
         watcher = threading.Thread(target=_lag_watch, args=(settings, group, view, stop), daemon=True)
         watcher.start()
-        with Live(view.render(), console=console, refresh_per_second=4) as live:
-            with senders:
-                for e in events:
+        with Live(view.render(), console=console, refresh_per_second=4) as live, senders:
+            for batch in (on_time, late):
+                if not batch:
+                    continue
+                if batch is late:
+                    live.console.print(_publish(settings, month_end))
+                with open(out_dir / "worker.log", "ab") as log:
+                    worker = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
+                                              start_new_session=True)  # fmt: skip
+                for e in batch:
                     senders.send_raw(json.dumps(e, ensure_ascii=False).encode(), key=e["school_id"])
                     view.produced += 1
                     if view.produced % 2000 == 0:
                         live.update(view.render())
-            while worker.poll() is None:
+                while worker.poll() is None:
+                    live.update(view.render())
+                    time.sleep(0.25)
                 live.update(view.render())
-                time.sleep(0.25)
-            live.update(view.render())
+                if worker.returncode != 0:
+                    break
         stop.set()
         watcher.join(timeout=40)
         _save_view(view, out_dir / "live-view.svg")
-        if worker.returncode != 0:
+        if worker is not None and worker.returncode != 0:
             console.print(f"[red]the worker exited with {worker.returncode}; see {out_dir / 'worker.log'}[/]")
             return 1
         return _finish(settings, out_dir, console)
@@ -223,6 +233,53 @@ def run_demo(
             worker.wait(timeout=60)
         if started_kafka:
             console.print(f"[b]Kafka:[/] {kafka.down()}")
+
+
+def last_month_end(now: datetime) -> datetime:
+    """The end of the month before `now`'s, in China Standard Time."""
+    from documents.briefing.history import CST, month_end
+
+    local = now.astimezone(CST)
+    y, m = (local.year, local.month - 1) if local.month > 1 else (local.year - 1, 12)
+    return month_end(y, m)
+
+
+#: the share of the events dated within 60 days before the published month end that are held back
+LATE_SHARE = 0.2
+
+
+def held_back(events: list[dict[str, Any]], published: datetime, seed: int) -> tuple[list[Any], list[Any]]:
+    """The events sent on time, and those a school sends only after the month end was published: a
+    share of the teacher and certificate events dated in the 60 days before it."""
+    import random
+    from datetime import timedelta
+
+    rnd = random.Random(seed)  # noqa: S311 - a reproducible sample, not a secret
+    since = published - timedelta(days=60)
+    late = {
+        i
+        for i, e in enumerate(events)
+        if e["event_type"].startswith(("teacher.", "certification."))
+        and since < datetime.fromisoformat(e["occurred_at"]) <= published
+        and rnd.random() < LATE_SHARE
+    }
+    return [e for i, e in enumerate(events) if i not in late], [e for i, e in enumerate(events) if i in late]
+
+
+def _publish(settings: Settings, as_of: datetime) -> str:
+    """Publish the report as of `as_of` as the department would (`report --as-of ... --publish`)."""
+    from documents.report import report_from_store
+    from rules.engine import state_key
+    from rules.limits import load_rules
+    from sinks import open_store
+    from sinks.publications import Publications
+
+    rules = load_rules(settings.rules_file)
+    now = datetime.now(UTC)
+    with open_store(settings) as st:
+        report = report_from_store(st, rules, as_of)
+        Publications(st).record(report, as_of, now, now, state_key(rules))
+    return f"published the report as of {as_of.isoformat()}; the schools now send what they held back"
 
 
 def _save_view(view: View, path: Path) -> None:

@@ -105,19 +105,28 @@ def _too_long(raw: bytes) -> Rejected:
     )
 
 
-def replay(store: Store, files: list[Path], rules: Rules, now: datetime | None = None) -> ReplayCounts:
-    """Keep the new valid events of `files`, dead-letter the invalid ones, and rebuild the live tables."""
+def replay(
+    store: Store,
+    files: list[Path],
+    rules: Rules,
+    now: datetime | None = None,
+    arrived_at: datetime | None = None,
+) -> ReplayCounts:
+    """Keep the new valid events of `files`, dead-letter the invalid ones, and rebuild the live tables.
+    Their lines arrive `now` (the time of the run), or at `arrived_at` for a backfill whose arrival is
+    known (docs/domain.md, "As known on")."""
     store.migrate()
     log = EventLog(store)
     now = now or datetime.now(UTC)
+    arrived = arrived_at or now
     dedup = Deduplicator(log.kept_hashes())
     lines = applied = duplicates = dead = blank = 0
     new_ids: set[str] = set()
     for f in files:
         for chunk in _chunks(_lines(f), CHUNK_LINES):  # bounded memory, whatever the file's size
             result = validated(chunk)
-            kept = keep(log, result.new, str(f), now, rule=dedup)
-            log.dead_letter([(r, str(f), now) for r in result.rejected])
+            kept = keep(log, result.new, str(f), arrived, rule=dedup)
+            log.dead_letter([(r, str(f), arrived) for r in result.rejected])
             lines += result.lines
             applied += len(kept.new)
             new_ids.update(e.event_id for e in kept.new)

@@ -23,7 +23,7 @@ CLOCK_RULES = (
     "studio_noncompliant",
 )
 #: Measured on arrival time in the live system only.
-LIVE_RULES = ("feed_stale",)
+LIVE_RULES = ("feed_stale", "enrollment_missing")
 
 _INDICATOR_RULES = {
     "ratio_shortfall": "student_teacher_ratio",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +16,6 @@ from pathlib import Path
 from rules.alerts import (
     CLOCK_RULES,
     EVENT_RULES,
-    LIVE_RULES,
     Alert,
     AlertBook,
     AlertKey,
@@ -35,6 +34,7 @@ from rules.indicators import (
     violations,
 )
 from rules.limits import Rules
+from rules.reporting import enrollment_missing_alerts
 from rules.state import Changes, Province
 from schemas.validation import Accepted
 
@@ -94,15 +94,25 @@ class Engine:
         transitions = self.alerts.reconcile(current, scope, event.occurred_at, (event.event_id,))
         return Step(event, changes, schools, transitions)
 
-    def tick(self, at: datetime, last_arrival: dict[str, datetime] | None = None) -> list[Transition]:
+    def tick(
+        self,
+        at: datetime,
+        last_arrival: dict[str, datetime] | None = None,
+        reported: Mapping[tuple[str, str], datetime] | None = None,
+    ) -> list[Transition]:
         """Bring the clock-driven alerts in line with time `at` (the stream calls this on a timer).
-        With `last_arrival` (school -> when its latest event arrived) the live `feed_stale` rule too."""
+        With `last_arrival` (school -> when its latest event arrived) the live `feed_stale` rule too,
+        and with `reported` ((school, term) -> when its enrollment report arrived) `enrollment_missing`."""
         current = clock_alerts(self.province, self.rules, at, (s.indicators for s in self.schools(at)))
         scope = set(current) | self.alerts.keys(CLOCK_RULES)
         if last_arrival is not None:
             stale = feed_stale_alerts(self.province, self.rules, at, last_arrival)
             current |= stale
-            scope |= set(stale) | self.alerts.keys(LIVE_RULES)
+            scope |= set(stale) | self.alerts.keys(("feed_stale",))
+        if reported is not None:
+            missing = enrollment_missing_alerts(self.province, self.rules, at, reported)
+            current |= missing
+            scope |= set(missing) | self.alerts.keys(("enrollment_missing",))
         return self.alerts.reconcile(current, scope, at)
 
     def schools(self, at: datetime, only: set[str] | None = None) -> list[SchoolStatus]:
@@ -146,7 +156,11 @@ def state_key(rules: Rules) -> str:
     the fold reads) and the rules' code, since the state a checkpoint holds is what this code folded
     (its format is `rules.snapshot`'s). After an upgrade or a change of limits the first start folds the
     log once and checkpoints again."""
-    read = [f.name for f in fields(rules) if f.compare and f.name != "notifications"]
+    read = [
+        f.name
+        for f in fields(rules)
+        if f.compare and f.name not in ("notifications", "revisions", "reporting")
+    ]
     values = {name: getattr(rules, name) for name in read}
     digest = hashlib.sha256(repr(sorted(values.items())).encode())
     digest.update(_code_fingerprint().encode())

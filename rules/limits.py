@@ -125,6 +125,44 @@ class _Weights(BaseModel):
 
 
 Days = Annotated[int, Field(ge=0, le=36_500, strict=True)]
+Threshold = Annotated[float, Field(ge=0, le=1_000)]
+
+
+class Revisions(BaseModel):
+    """The `revisions:` section: how far a school's published indicator must move before a briefing
+    lists it as revised (docs/domain.md, "Published and revised"); a changed status always counts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    student_teacher_ratio: Threshold = 0.5
+    dual_share: Threshold = 0.01
+    postgraduate_share: Threshold = 0.01
+    senior_title_share: Threshold = 0.01
+
+    def moved(self, indicator: str, published: float | None, now: float | None) -> bool:
+        """Whether an indicator moved past its threshold (appearing or vanishing counts)."""
+        if published is None or now is None:
+            return published != now
+        return abs(now - published) > getattr(self, indicator) + 1e-12
+
+
+MonthDay = Annotated[str, Field(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
+
+
+class Reporting(BaseModel):
+    """The `reporting:` section: what a school owes and by when (docs/domain.md, "Reporting")."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: the last day (China Standard Time, MM-DD of the term's year) of each term's enrollment report
+    spring_deadline: MonthDay = "03-31"
+    autumn_deadline: MonthDay = "10-15"
+    #: terms of completeness the briefing shows (the latest whose deadline has passed first)
+    terms_shown: int = Field(2, ge=1, le=12)
+
+    def deadline(self, season: str) -> tuple[int, int]:
+        month, day = (self.spring_deadline if season == "spring" else self.autumn_deadline).split("-")
+        return int(month), int(day)
 
 
 class RulesFile(BaseModel):
@@ -144,6 +182,8 @@ class RulesFile(BaseModel):
     studios_target: Annotated[int, Field(ge=0, le=1_000_000, strict=True)]
     all_indicators_target_share: Exact
     notifications: Notifications | None = None
+    revisions: Revisions | None = None
+    reporting: Reporting | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +200,8 @@ class Rules:
     studios_target: int
     all_indicators_target_share: Fraction
     notifications: Notifications = field(default_factory=Notifications)
+    revisions: Revisions = field(default_factory=Revisions)
+    reporting: Reporting = field(default_factory=Reporting)
     source_file: str = field(default="", compare=False)
     #: the same numbers as integers over common denominators, for exact comparisons in the hot path
     scales: Scales = field(init=False, compare=False)
@@ -206,6 +248,8 @@ def _rules(f: RulesFile, source_file: str) -> Rules:
         studios_target=f.studios_target,
         all_indicators_target_share=f.all_indicators_target_share,
         notifications=f.notifications or Notifications(),
+        revisions=f.revisions or Revisions(),
+        reporting=f.reporting or Reporting(),
         source_file=source_file,
     )
 

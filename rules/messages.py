@@ -84,7 +84,7 @@ def value_text(rule: str, value: float | None, lang: str) -> str | None:
         return None
     if rule in _SHARES:
         return f"{value * 100:.2f}%"
-    if rule == "feed_stale":
+    if rule in ("feed_stale", "enrollment_missing"):
         return t(lang, "notice.value.days", days=int(value))
     return f"{value:g}"
 
@@ -103,6 +103,8 @@ def _detail_lines(n: Notice, lang: str) -> list[str]:
     lines = []
     if n.rule in _CERTIFICATE_RULES:
         lines.append(t(lang, "notice.line.certificate", subject=one_line(n.subject)))
+    elif n.rule == "enrollment_missing":
+        lines.append(t(lang, "notice.line.term", subject=one_line(n.subject)))
     elif n.rule == "studio_noncompliant":
         lines.append(t(lang, "notice.line.studio", subject=one_line(n.subject)))
         if n.reasons:

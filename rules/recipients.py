@@ -40,6 +40,7 @@ Rule = Literal[
     "certificate_expired",
     "studio_noncompliant",
     "feed_stale",
+    "enrollment_missing",
     "dual_share_forecast",
 ]
 RULES: tuple[str, ...] = get_args(Rule)

@@ -75,6 +75,9 @@ class Accepted:
     #: sha256 of the canonical JSON (event_id canonical, keys sorted): copies with equal hashes are one event
     content_hash: str = field(repr=False)
     emitted_at: datetime | None = None
+    #: when it reached the deployment, when the path it came by knows (the broker's own timestamp in
+    #: the stream); not part of the event: two copies that arrived apart are still one event
+    arrived_at: datetime | None = field(default=None, compare=False, repr=False)
 
     @property
     def order_key(self) -> tuple[datetime, str]:
@@ -370,7 +373,12 @@ def _trusted_time(text: str) -> datetime:
         return parse_timestamp(text)
 
 
-def decode(raw: bytes | str, content_hash: str | None = None, event_id: str | None = None) -> Accepted:
+def decode(
+    raw: bytes | str,
+    content_hash: str | None = None,
+    event_id: str | None = None,
+    arrived_at: datetime | None = None,
+) -> Accepted:
     """The event `validate` accepted from these bytes (read back from the store or a topic), without
     validating them again; `content_hash` and the canonical `event_id` when the caller has them."""
     if isinstance(raw, str):
@@ -389,4 +397,5 @@ def decode(raw: bytes | str, content_hash: str | None = None, event_id: str | No
         raw=raw,
         content_hash=content_hash or canonical_hash(obj, event_id),
         emitted_at=_trusted_time(emitted) if emitted is not None else None,
+        arrived_at=arrived_at,
     )

@@ -51,8 +51,11 @@ class Checkpoints:
             },
         )
 
-    def latest(self, key: str, until: datetime | None = None) -> Checkpoint | None:
-        """The newest usable checkpoint stored under `key`, at or before `until` (any, when None)."""
+    def latest(
+        self, key: str, until: datetime | None = None, known_on: datetime | None = None
+    ) -> Checkpoint | None:
+        """The newest usable checkpoint stored under `key`, at or before `until` (any, when None); with
+        `known_on`, one whose events had all arrived by then."""
         table = self.store.table("engine_checkpoints")
         where = "WHERE rule_version = {key:String}"
         params: dict[str, str | int] = {"key": key}
@@ -69,8 +72,11 @@ class Checkpoints:
         for h in heads:
             if h["have"] != h["parts"]:
                 continue  # a checkpoint whose writing was interrupted
-            if log.count_through(h["position_us"], h["position_id"]) != h["events"]:
+            position = (int(h["position_us"]), h["position_id"])
+            if log.count_through(*position) != h["events"]:
                 continue  # a late event arrived before its position: the state it holds is out of date
+            if known_on is not None and log.count_through(*position, known_on) != h["events"]:
+                continue  # it holds events that arrived after `known_on`
             rows = self.store.query(
                 f"SELECT part, blob FROM {table} FINAL "  # noqa: S608 - identifiers only
                 "WHERE position_us = {us:Int64} AND position_id = {id:String} ORDER BY part",

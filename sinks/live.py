@@ -64,6 +64,14 @@ class LiveTables:
     def transitions(self, rows: Iterable[Row]) -> int:
         return self.store.insert("alert_transitions", rows)
 
+    def open_alerts_of(self, rules: Sequence[str]) -> list[Row]:
+        """The alerts of `rules` the stored transitions leave open: rule, school_id, subject, sev."""
+        table = self.store.table("alert_transitions")
+        last = "argMax(transition, at_us) AS last, argMax(severity, at_us) AS sev"
+        sql = f"SELECT rule, school_id, subject, {last} FROM {table} FINAL"  # noqa: S608 - identifiers only
+        sql += " WHERE retracted = 0 AND rule IN {rules:Array(String)} GROUP BY rule, school_id, subject"
+        return [r for r in self.store.query(sql, {"rules": list(rules)}) if r["last"] != "resolved"]
+
     def current_report(self, row: Row) -> int:
         """Keep the report for now (its row of `current_report`: the body and what it holds for)."""
         return self.store.insert("current_report", [row])

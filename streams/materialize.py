@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from rules import snapshot
-from rules.alerts import EVENT_RULES, Alert, AlertKey, Transition
+from rules.alerts import EVENT_RULES, LIVE_RULES, Alert, AlertKey, Transition
 from rules.engine import Engine, Step, state_key
 from rules.forecast import forecast_alerts, forecast_transitions, forecasts
 from rules.incremental import Incremental, TooLate
@@ -137,6 +137,8 @@ class Materializer:
         self.state = Incremental(rules, window=late_window)
         #: school -> when its latest kept event arrived (the live feed_stale rule)
         self.last_arrival: dict[str, datetime] = {}
+        #: (school, term) -> when its first enrollment report arrived (the live enrollment_missing rule)
+        self.reported: dict[tuple[str, str], datetime] = {}
         self._since_checkpoint = 0
         self._checkpoint_at = time.monotonic()
         #: the dual_share_forecast warnings open now (not part of the fold: they describe the present)
@@ -178,6 +180,7 @@ class Materializer:
         )
         self.state = Incremental(self.rules, window=self.late_window, base=base)
         self.last_arrival = self.log.last_arrivals()
+        self.reported = self.log.enrollment_arrivals()
         newest = self.log.newest_event_time()
         collect = since is not None and newest is not None and since >= newest - self.late_window
         found: list[Transition] = []
@@ -213,7 +216,8 @@ class Materializer:
             self.log.store.release_memory()
         if batch.steps:
             self._write_month(batch, now, version)
-        ticked = self.engine.tick(now, self.last_arrival)
+        ticked = self.engine.tick(now, self.last_arrival, self.reported)
+        ticked += self._live_left_open(now)
         self.tables.transitions(transition_row(t, version) for t in ticked)
         # what the early warning holds now (its rows are the clock tick's to write)
         self.forecast_open = dict(forecast_alerts(forecasts(self.engine.province, self.rules, now)))
@@ -263,11 +267,11 @@ class Materializer:
             new, since = self.state.extend(events, collect)
         except TooLate:  # earlier than the in-memory window: restate from a stored checkpoint before it
             found = self.catch_up(now, since=earliest)
-            self.last_arrival.update((e.school_id, now) for e in events)
+            self._arrived(events, now)
             return Applied(found, restated=True)
-        self.last_arrival.update((e.school_id, now) for e in new)
+        self._arrived(new, now)
         found = [t for step in batch.steps for t in step.transitions]
-        found += self.engine.tick(now, self.last_arrival)
+        found += self.engine.tick(now, self.last_arrival, self.reported)
         if since is not None:
             rows = [transition_row(t, version) for t in found]
             self.tables.restate_transitions(rows, EVENT_RULES, version, since)
@@ -283,10 +287,33 @@ class Materializer:
         self._since_checkpoint += len(new)
         return Applied(found, restated=since is not None)
 
+    def _live_left_open(self, now: datetime) -> list[Transition]:
+        """The live alerts (on arrival: feed_stale, enrollment_missing) the store has open and a fold from
+        an older checkpoint no longer holds: resolved now (the fold's own book starts without them)."""
+        rows = self.tables.open_alerts_of(LIVE_RULES)
+        held = self.engine.alerts.keys(LIVE_RULES)
+        return [
+            Transition(
+                "resolved",
+                Alert(r["rule"], r["school_id"], r["subject"], r["sev"], None, None),
+                now,
+                self.rules.version,
+            )
+            for r in rows
+            if (r["rule"], r["school_id"], r["subject"]) not in held
+        ]
+
+    def _arrived(self, events: list[Accepted], now: datetime) -> None:
+        """What the live rules read: each school's latest arrival, each term's first enrollment report."""
+        self.last_arrival.update((e.school_id, now) for e in events)
+        for e in events:
+            if e.event_type == "enrollment.reported":
+                self.reported.setdefault((e.school_id, str(e.payload["term"])), e.arrived_at or now)
+
     def tick(self, now: datetime) -> list[Transition]:
         """Clock-driven rules at `now` (certificate expiry, studio inactivity) and the early warnings
         (dual_share_forecast), written to the store; returns the transitions."""
-        transitions = self.engine.tick(now, self.last_arrival)
+        transitions = self.engine.tick(now, self.last_arrival, self.reported)
         version = time.time_ns()
         self.tables.transitions(transition_row(t, version) for t in transitions)
         self.forecast_open, warnings = self._forecast(now, version, self.forecast_open)

@@ -12,30 +12,36 @@ from typing import Any
 from rules.alerts import Transition
 from rules.report import alert_dict
 from schemas.validation import Accepted, Reason, Rejected, decode
-from sinks.base import micros
+from sinks.base import from_micros, micros
 
-_BATCH_V1 = b"\x01"
-_HEAD = struct.Struct(">I32s")  # the event's length, its content hash (sha256, binary)
+_BATCH_V1 = b"\x01"  # read still: the records a worker of the release before wrote
+_BATCH_V2 = b"\x02"
+_HEAD_V1 = struct.Struct(">I32s")  # the event's length, its content hash (sha256, binary)
+_HEAD = struct.Struct(">I32sq")  # ... and when it arrived (microseconds since the epoch; -1: not known)
 
 
 def pack_events(events: Sequence[Accepted]) -> bytes:
     """One Kafka record for a batch of accepted events: each event's bytes as sent, with its content
-    hash, so that the engine neither validates nor hashes them again."""
-    parts = [_BATCH_V1]
+    hash, so that the engine neither validates nor hashes them again, and its arrival."""
+    parts = [_BATCH_V2]
     for e in events:
-        parts += [_HEAD.pack(len(e.raw), bytes.fromhex(e.content_hash)), e.raw]
+        arrived = micros(e.arrived_at) if e.arrived_at is not None else -1
+        parts += [_HEAD.pack(len(e.raw), bytes.fromhex(e.content_hash), arrived), e.raw]
     return b"".join(parts)
 
 
 def unpack_events(value: bytes) -> list[Accepted]:
     """The events of a batch record, in the order they were packed."""
-    if value[:1] != _BATCH_V1:
+    version = value[:1]
+    if version not in (_BATCH_V1, _BATCH_V2):
         raise ValueError("not a batch of events (version byte)")
+    head = _HEAD if version == _BATCH_V2 else _HEAD_V1
     out, at = [], 1
     while at < len(value):
-        length, digest = _HEAD.unpack_from(value, at)
-        at += _HEAD.size
-        out.append(decode(value[at : at + length], digest.hex()))
+        length, digest, *arrived = head.unpack_from(value, at)
+        at += head.size
+        when = from_micros(arrived[0]) if arrived and arrived[0] >= 0 else None
+        out.append(decode(value[at : at + length], digest.hex(), arrived_at=when))
         at += length
     return out
 

@@ -91,6 +91,11 @@ def input_topics(settings: Settings) -> list[str]:
     return school_topics(settings) if secured(settings) else [settings.topic("intake")]
 
 
+#: every topic: the record limit, and the broker's clock as each record's timestamp (the arrival that
+#: "as known on" counts, docs/domain.md; a producer's own time is never trusted for it)
+TOPIC_CONFIGS = {"max.message.bytes": str(MAX_MESSAGE_BYTES), "message.timestamp.type": "LogAppendTime"}
+
+
 def replication(brokers: int) -> tuple[int, dict[str, str]]:
     """The replication factor of every topic the project creates, and the settings that go with it:
     min(3, brokers) copies; with three, a write is acknowledged once two hold it (`min.insync.replicas`
@@ -113,7 +118,7 @@ def create_topics(admin: Any, partitions: Mapping[str, int]) -> int:
     # (Kafka places no more replicas than live brokers); docs/operations.md has it watched and fixed
     factor, configs = replication(len(admin.describe_cluster()["brokers"]))
     wanted = [
-        NewTopic(name, n, factor, topic_configs={"max.message.bytes": str(MAX_MESSAGE_BYTES), **configs})
+        NewTopic(name, n, factor, topic_configs={**TOPIC_CONFIGS, **configs})
         for name, n in sorted(partitions.items())
         if name not in existing
     ]

@@ -13,7 +13,9 @@ from schemas.reference import CITY_CIRCLE as _CITY_CIRCLE
 from schemas.reference import Circle, SchoolLevel
 
 if TYPE_CHECKING:
+    from documents.briefing.revisions import Revision
     from rules.limits import Rules
+    from rules.reporting import Owed
 
 #: A report as DOMAIN.md section 7 defines it (`as_of`, `schools`, `alerts`, `province`).
 Report = Mapping[str, Any]
@@ -137,10 +139,18 @@ class Briefing:
     limits: Mapping[str, IndicatorLimit] = field(default_factory=default_limits)
     #: alert history restated by late data in the briefing's year, by school and rule
     restated: Sequence[Restated] = ()
+    #: the briefing of only the events that had arrived by then (None: every kept event)
+    known_on: datetime | None = None
+    #: each report published as of a time in the briefing's year, and what moved since
+    revisions: Sequence[Revision] = ()
+    #: what each school owed of the latest terms whose deadline passed, and what it sent
+    reporting: Sequence[Owed] = ()
 
     def __post_init__(self) -> None:
         if self.as_of.tzinfo is None or self.as_of.utcoffset() is None:
             raise BriefingError("Briefing.as_of must be timezone-aware")
+        if self.known_on is not None and self.known_on.utcoffset() is None:
+            raise BriefingError("Briefing.known_on must be timezone-aware")
         for when, _ in self.monthly:
             if when.tzinfo is None or when.utcoffset() is None:
                 raise BriefingError("Briefing.monthly times must be timezone-aware")

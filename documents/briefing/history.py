@@ -8,13 +8,16 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from documents.briefing.data import Briefing, Restated, SchoolInfo, StudioInfo, Targets, limits_from_rules
+from documents.briefing.revisions import revision
 from rules.indicators import studio_reasons
 from rules.limits import Rules
 from rules.report import build_report
+from rules.reporting import owed, terms_due
 from rules.state import Province
 from schemas.reference import CITY_CIRCLE
 from sinks.base import Store
 from sinks.eventlog import EventLog
+from sinks.publications import MIGRATION, Publication, Publications
 
 CST = timezone(timedelta(hours=8))
 
@@ -78,16 +81,32 @@ def restated(store: Store, since: datetime, as_of: datetime) -> list[Restated]:
     return out
 
 
-def briefing_from_store(store: Store, rules: Rules, as_of: datetime, months: int = 12) -> Briefing:
+def publications(
+    store: Store, since: datetime, as_of: datetime, known_on: datetime | None
+) -> list[Publication]:
+    """The reports published as of a time from `since` to `as_of` (the newest of each time), of those
+    published by `known_on` when given. A store this release never wrote to has none."""
+    if MIGRATION not in store.applied_migrations():
+        return []
+    found = Publications(store).latest_per_time(as_of)
+    return [p for p in found if p.as_of >= since and (known_on is None or p.published_at <= known_on)]
+
+
+def briefing_from_store(
+    store: Store, rules: Rules, as_of: datetime, months: int = 12, known_on: datetime | None = None
+) -> Briefing:
+    """The briefing at `as_of`, from the events that had arrived by `known_on` when given (each month's
+    figures then are what was known on that day, docs/domain.md "As known on")."""
     from streams.state_at import engine_at
 
     month_ends, previous_month, previous_year = report_times(as_of, months)
-    times = sorted({*month_ends, as_of, previous_month, previous_year})
-    engine = engine_at(store, rules, times[0])
+    published = publications(store, previous_year, as_of, known_on)
+    times = sorted({*month_ends, as_of, previous_month, previous_year, *(p.as_of for p in published)})
+    engine = engine_at(store, rules, times[0], known_on=known_on)
     reports = {times[0]: build_report(engine, times[0])}
     pending = iter(times[1:])
     t = next(pending, None)
-    for page in EventLog(store).events_after(engine.province.last_applied, until=as_of):
+    for page in EventLog(store).events_after(engine.province.last_applied, until=as_of, known_on=known_on):
         for e in page:
             while t is not None and e.occurred_at > t:
                 reports[t] = build_report(engine, t)
@@ -102,9 +121,27 @@ def briefing_from_store(store: Store, rules: Rules, as_of: datetime, months: int
         """The report at t, or None before the log reaches any school (no history to compare with)."""
         return reports[t] if reports[t]["schools"] else None
 
+    recorded_by = as_of if known_on is None else min(as_of, known_on)
+    log = EventLog(store)
+    revised = [
+        revision(
+            p.report,
+            reports[p.as_of],
+            log.late_since(p.as_of, p.known_on, until=known_on),
+            rules.revisions,
+            (p.as_of, p.known_on, p.published_at),
+        )
+        for p in published
+    ]
+    known_at = as_of if known_on is None else min(as_of, known_on)
+    due = terms_due(as_of, rules, rules.reporting.terms_shown)
+    reporting = owed(engine.province, rules, log.enrollment_arrivals(known_on), known_at, due)
     return Briefing(
-        restated=restated(store, previous_year, as_of),
+        reporting=reporting,
+        revisions=revised,
+        restated=restated(store, previous_year, recorded_by),
         as_of=as_of,
+        known_on=known_on,
         report=reports[as_of],
         previous_month=known(previous_month),
         previous_year=known(previous_year),

@@ -262,6 +262,34 @@ class _Page:
         parts.append("</section>")
         return "".join(parts)
 
+    def revisions(self) -> str:
+        """修订说明 / Revisions: what each publication said and what is known now (docs/domain.md)."""
+        tr, b = self.tr, self.b
+        parts = [f'<section id="revisions"><h2>{e(tr.text("sec.revisions"))}</h2>']
+        if not b.revisions:
+            parts.append(f'<p class="empty">{e(tr.text("rev.none"))}</p></section>')
+            return "".join(parts)
+        ids = {s["school_id"] for s in self.schools}
+        publications, headline, schools = tab.revision_tables(b.revisions, b, tr, ids)
+        parts.append(f'<p class="note">{e(tr.text("rev.note"))}</p>')
+        parts.append(table_html(publications, tr, tr.text("table.revisions")))
+        parts.append(table_html(headline, tr, tr.text("table.revised_headline")))
+        parts.append(table_html(schools, tr, tr.text("table.revised_schools")))  # all: the point of it
+        parts.append("</section>")
+        return "".join(parts)
+
+    def reporting(self) -> str:
+        """数据报送情况 / Reporting: who sent the term's enrollment report on time, late, or not yet."""
+        tr, b = self.tr, self.b
+        ids = {s["school_id"] for s in self.schools}
+        summary, missing = tab.reporting_tables(b.reporting, b, tr, ids)
+        return (
+            f'<section id="reporting"><h2>{e(tr.text("sec.reporting"))}</h2>'
+            f'<p class="note">{e(tr.text("rep.note"))}</p>'
+            f"{table_html(summary, tr, tr.text('table.reporting'))}"
+            f"{table_html(missing, tr, tr.text('table.missing_reports'))}</section>"
+        )
+
     def trends(self) -> str:
         tr = self.tr
         if not self.b.monthly:  # one line says it; four empty frames would only take a page
@@ -356,14 +384,19 @@ class _Page:
             ("on-track", "sec.on_track"),
             ("rollups", "sec.rollups"),
             ("worst", "sec.worst"),
+            ("revisions", "sec.revisions"),
+            ("reporting", "sec.reporting"),
             ("trends", "sec.trends"),
             ("cities", "sec.cities"),
         ]
         links = "".join(f'<li><a href="#{a}">{e(tr.text(k))}</a></li>' for a, k in toc)
+        known = ""
+        if b.known_on is not None:
+            known = f'<span class="knownon">{e(tr.text("doc.known_on", time=tr.when(b.known_on)))}</span> · '
         return (
             f'<header id="top"><h1>{e(self.title())}</h1>'
             f'<p class="meta"><span class="asof">{e(tr.text("doc.as_of", time=tr.when(b.as_of)))}</span> · '
-            f"{e(scope)}</p>"
+            f"{known}{e(scope)}</p>"
             f'<nav class="toc" aria-label="{e(tr.text("doc.contents"))}"><ol>{links}</ol></nav></header>'
         )
 
@@ -391,6 +424,8 @@ class _Page:
                 self.page_one(),
                 self.rollups(),
                 self.worst(),
+                self.revisions(),
+                self.reporting(),
                 self.trends(),
                 *self.city_sections(),
                 f'<footer class="note"><p>{e(tr.text("doc.status_rule"))}</p>'

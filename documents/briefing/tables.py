@@ -9,6 +9,8 @@ from typing import Any
 from documents.briefing import figures as fig
 from documents.briefing.data import Briefing, Restated, StudioInfo
 from documents.briefing.i18n import Translator
+from documents.briefing.revisions import Moved, Revision
+from rules.reporting import Owed, rates
 
 INFINITE = float("inf")  # a ratio with students and no teachers: sorts last, shown as "∞"
 
@@ -300,3 +302,108 @@ def trend_table(trends: Sequence[fig.Trend], tr: Translator) -> Table:
     months = trends[0].months if trends else ()
     rows = tuple((m, *(v[i] for v in values)) for i, m in enumerate(months))
     return Table("trend", tuple(columns), rows)
+
+
+#: how each figure a revision compares is shown, and its heading
+_FIGURE = {
+    "schools": ("int", "col.schools"), "students": ("num1", "col.students"),
+    "full_time_teachers": ("int", "col.full_time"), "studios_active": ("int", "col.studios_active"),
+    "studios_compliant": ("int", "col.studios_compliant"), "green_share": ("pct", "col.green_share"),
+    "student_teacher_ratio": ("ratio", "col.ratio"), "dual_share": ("pct", "col.dual_share"),
+    "postgraduate_share": ("pct", "col.postgraduate_share"),
+    "senior_title_share": ("pct", "col.senior_title_share"),
+    "status": ("status", "col.status"), "school": ("text", "rev.school"),
+}  # fmt: skip
+
+
+def _moved(m: Moved, tr: Translator) -> tuple[str, Typed, Typed]:
+    kind, heading = _FIGURE[m.figure]
+    if m.figure == "school":  # the school itself appeared in or vanished from the report
+        shown = {True: tr.text("rev.listed"), False: tr.text("rev.not_listed")}
+        return tr.text(heading), Typed(shown[m.published], "text"), Typed(shown[m.now], "text")
+    return tr.text(heading), Typed(m.published, kind), Typed(m.now, kind)
+
+
+def revision_tables(
+    items: Sequence[Revision], b: Briefing, tr: Translator, ids: set[str]
+) -> tuple[Table, ...]:
+    """修订说明 / Revisions: each publication with its late events, the headline figures that differ
+    from what was published, and the schools (of `ids`) whose indicators moved past their thresholds."""
+    publications = Table(
+        "revisions",
+        (
+            Column("col.as_of"), Column("col.published_on"), Column("col.known_on"),
+            Column("col.late_events", "int"), Column("col.late_schools", "int"),
+            Column("col.revised_figures", "int"), Column("col.revised_schools", "int"),
+        ),
+        tuple(
+            (
+                tr.when(r.as_of), tr.when(r.published_at), tr.when(r.known_on), r.late_events, r.late_schools,
+                len(r.headline), len({m.school_id for m in r.schools if m.school_id in ids}),
+            )
+            for r in items
+        ),
+    )  # fmt: skip
+    headline = Table(
+        "revised_headline",
+        (Column("col.as_of"), Column("col.indicator"), Column("col.published"), Column("col.now")),
+        tuple((tr.when(r.as_of), *_moved(m, tr)) for r in items for m in r.headline),
+    )
+    schools = Table(
+        "revised_schools",
+        (
+            Column("col.as_of"), Column("col.school_id", "code"), Column("col.school_name", "name"),
+            Column("col.indicator"), Column("col.published"), Column("col.now"),
+            Column("col.late_events", "int"),
+        ),
+        tuple(
+            (tr.when(r.as_of), m.school_id, _name(b, m.school_id), *_moved(m, tr), m.late_events)
+            for r in items
+            for m in r.schools
+            if m.school_id in ids
+        ),
+    )  # fmt: skip
+    return publications, headline, schools
+
+
+def reporting_tables(
+    items: Sequence[Owed], b: Briefing, tr: Translator, ids: set[str]
+) -> tuple[Table, Table]:
+    """数据报送情况 / Reporting: completeness and timeliness by term and city (and the whole scope), and
+    the schools whose report of a term is missing, by city."""
+    mine = [o for o in items if o.school_id in ids]
+    rows = []
+    for term in dict.fromkeys(o.term for o in mine):
+        of_term = [o for o in mine if o.term == term]
+        groups = [*rates(of_term, "city").items(), (None, rates(of_term)["province"])]
+        rows += [
+            (
+                term, tr.series("province") if city is None else tr.code("city", city), r.owed, r.on_time,
+                r.late, r.missing, r.completeness, r.timeliness,
+            )
+            for city, r in groups
+        ]  # fmt: skip
+    summary = Table(
+        "reporting",
+        (
+            Column("col.term", "code"), Column("col.city"), Column("col.owed", "int"),
+            Column("col.on_time", "int"), Column("col.late", "int"), Column("col.missing", "int"),
+            Column("col.completeness", "pct"), Column("col.timeliness", "pct"),
+        ),
+        tuple(rows),
+    )  # fmt: skip
+    missing = Table(
+        "missing_reports",
+        (
+            Column("col.term", "code"),
+            Column("col.city"),
+            Column("col.school_id", "code"),
+            Column("col.school_name", "name"),
+        ),
+        tuple(
+            (o.term, tr.code("city", o.city), o.school_id, _name(b, o.school_id))
+            for o in sorted(mine, key=lambda o: (o.term, o.city, o.school_id))
+            if o.status == "missing"
+        ),
+    )
+    return summary, missing

@@ -121,6 +121,8 @@ def render_xlsx(briefing: Briefing, path: Path | str, lang: str = "zh-CN", city:
     scope = tr.series("province") if city is None else tr.code("city", city)
     wb = openpyxl.Workbook()
     preamble: list[list[Any]] = [[title], [tr.text("xlsx.as_of"), b.as_of], [tr.text("xlsx.scope"), scope]]
+    if b.known_on is not None:
+        preamble.insert(2, [tr.text("xlsx.known_on"), b.known_on])
     _sheet(wb, tab.overview_table(fig.headline(b, city), tr), tr, first=True, preamble=preamble)
     for kind, name in (("circle", "by_circle"), ("city", "by_city"), ("level", "by_level")):
         _sheet(wb, tab.rollup_table(name, kind, groups[kind], tr), tr)
@@ -129,6 +131,11 @@ def render_xlsx(briefing: Briefing, path: Path | str, lang: str = "zh-CN", city:
     _sheet(wb, tab.red_table(fig.red_schools(schools, b.previous_month), b, tr), tr)
     _sheet(wb, tab.studio_table(fig.noncompliant_studios(b.studios, ids), b, tr), tr)
     _sheet(wb, tab.restated_table([r for r in b.restated if r.school_id in ids], b, tr), tr)
+    for table in (
+        *tab.revision_tables(b.revisions, b, tr, ids),
+        *tab.reporting_tables(b.reporting, b, tr, ids),
+    ):
+        _sheet(wb, table, tr)
     _sheet(wb, tab.trend_table(fig.trends(b, city), tr), tr)
     wb.properties.title = title
     wb.properties.creator = "dualtrack"

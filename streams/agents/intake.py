@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from foundation.kafka_auth import intake_prefix, kafka_client_options, school_of_topic, secured
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 BATCH_BYTES = 2 * 1024 * 1024
 #: how soon a school added while the pool runs is read: the consumer's metadata refresh
 METADATA_SECONDS = 15.0
+#: Kafka's timestamp type of a record stamped by the broker (0 is the producer's CreateTime)
+LOG_APPEND_TIME = 1
 
 
 def sender_of(settings: Settings, topic: str) -> str | None:
@@ -72,6 +76,15 @@ def consumer(settings: Settings) -> Any:
     return c
 
 
+def arrival(record: Any, received: datetime) -> datetime:
+    """When a record reached the deployment: the broker's own timestamp (the topics are created with
+    `message.timestamp.type=LogAppendTime`, `streams.topics`); on a topic that keeps the producer's
+    time instead, when the intake received it (a school's clock is never the arrival)."""
+    if getattr(record, "timestamp_type", None) == LOG_APPEND_TIME and record.timestamp is not None:
+        return datetime.fromtimestamp(record.timestamp / 1000, UTC)
+    return received
+
+
 class Intake:
     """The intake of one worker: `judge` validates a batch of records, `run` consumes (an app task)."""
 
@@ -92,13 +105,16 @@ class Intake:
             if batch:
                 sent.append(await self.accepted.send(key=self.province, value=pack_events(batch)))
 
+        received = datetime.now(UTC)
         for r in records:
             result = validate(r.value, sender=sender_of(self.settings, r.topic))
+            arrived = arrival(r, received)
             if isinstance(result, Rejected):
                 self.counters.dead_lettered += 1
-                value = dead_letter_record(result, r.topic)
+                value = dead_letter_record(result, r.topic, arrived)
                 sent.append(await self.dead.send(key=result.school_id.encode(), value=value))
                 continue
+            result = replace(result, arrived_at=arrived)
             if size + len(result.raw) > BATCH_BYTES:
                 await forward()
                 batch, size = [], 0

@@ -15,7 +15,7 @@ from tests.integration.conftest import run_cli
 from tests.report_compare import assert_same_report
 
 TABLES = ["alert_transitions", "current_report", "dead_letters", "dual_share_forecasts", "engine_checkpoints", "events",
-          "notifications", "notifier_state", "pipeline_metrics", "schema_migrations", "school_snapshots", "school_status",
+          "notifications", "notifier_state", "pipeline_metrics", "publications", "schema_migrations", "school_snapshots", "school_status",
           "studio_state", "teacher_state"]  # fmt: skip
 VERSIONS = [v for v, _, _ in migrations()]
 

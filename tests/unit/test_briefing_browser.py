@@ -286,3 +286,48 @@ def test_without_chromium_the_pdf_says_what_to_install(
     with pytest.raises(ChromiumNotFound):
         render_pdf("<p>x</p>", tmp_path / "x.pdf", executable=tmp_path / "no-such-chromium")
     assert not (tmp_path / "x.pdf").exists()
+
+
+def revised_briefing() -> Any:
+    """The simulated briefing with a publication whose figures have since moved: the one of a month
+    earlier stands in for "as published", with late events from some of its schools."""
+    import dataclasses
+
+    from documents.briefing.revisions import revision
+    from rules.limits import Revisions
+    from rules.reporting import Owed
+
+    b = simulated_briefing()
+    when, published = b.monthly[-2]
+    late = {s["school_id"]: 3 for s in published["schools"][:12]}
+    moved = revision(published, b.report, late, Revisions(), (when, when, when))
+    statuses = ("on_time", "on_time", "late", "missing")
+    reporting = [
+        Owed("2025-autumn", s["school_id"], s["city"], "", s["level"], statuses[i % 4], None)
+        for i, s in enumerate(b.report["schools"])
+    ]
+    return dataclasses.replace(b, revisions=[moved], reporting=reporting)
+
+
+@needs_chromium
+@pytest.mark.parametrize(("lang", "size", "media"), [CASES[0], CASES[3]])
+def test_the_revisions_and_reporting_sections_read_on_screen_and_paper(
+    browser: Chromium, shots: Path, lang: str, size: tuple[int, int], media: str
+) -> None:
+    b = revised_briefing()
+    assert b.revisions[0].schools and b.revisions[0].headline, "nothing moved: the page shows nothing"
+    page = open_page(browser, render_html(b, lang=lang), size, media)
+    (shots / f"revisions-{lang}-{media}.png").write_bytes(clip(page, ("#revisions", 0)))
+    width = page.evaluate("document.documentElement.clientWidth")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    rows = page.evaluate("document.querySelectorAll('#revisions table tbody tr').length")
+    assert rows >= 3  # the publication, a headline figure, a school
+    heading = page.evaluate("document.querySelector('#revisions h2').textContent")
+    assert heading == ("修订说明" if lang == "zh-CN" else "Revisions")
+    (shots / f"reporting-{lang}-{media}.png").write_bytes(clip(page, ("#reporting", 0)))
+    heading = page.evaluate("document.querySelector('#reporting h2').textContent")
+    assert heading == ("数据报送情况" if lang == "zh-CN" else "Reporting")
+    missing = page.evaluate(
+        "document.querySelectorAll('#reporting table')[1].querySelectorAll('tbody tr').length"
+    )
+    assert missing == len([o for o in b.reporting if o.status == "missing"])

@@ -31,6 +31,11 @@ SHEETS = (
     "red",
     "studios",
     "restated",
+    "revisions",
+    "revised_headline",
+    "revised_schools",
+    "reporting",
+    "missing_reports",
     "trend",
 )
 

@@ -234,7 +234,10 @@ def test_a_wrong_rules_file_names_the_file_the_key_path_and_the_line(tmp_path) -
     from rules.limits import DEFAULT_RULES_FILE
 
     lines = DEFAULT_RULES_FILE.read_text(encoding="utf-8").splitlines()
-    at = {name: n for n, line in enumerate(lines) if (name := line.strip().partition(":")[0])}
+    at: dict[str, int] = {}
+    for n, line in enumerate(lines):  # each key's first line (`revisions:` repeats the indicators' names)
+        if name := line.strip().partition(":")[0]:
+            at.setdefault(name, n)
     op = next(n for n in range(at["dual_share"], len(lines)) if lines[n].strip().startswith("op:"))
     lines[op] = "    op: minimum"
     lines[at["digest_hour"]] = "  digest_hour: 25"
