@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from rules.engine import state_key
@@ -12,6 +13,7 @@ from rules.report import build_report
 from sinks.base import Store, micros
 from sinks.eventlog import EventLog
 from sinks.live import LiveTables
+from sinks.publications import Publications
 from streams.state_at import engine_at
 
 
@@ -22,6 +24,18 @@ def report_from_store(
     `known_on`, from those that had arrived by then only, and it says so ("As known on")."""
     report = build_report(engine_at(store, rules, as_of, known_on=known_on), as_of)
     return report if known_on is None else {**report, "known_on": known_on.isoformat()}
+
+
+def publish(
+    store: Store, rules: Rules, report: Mapping[str, Any], as_of: datetime, known_on: datetime | None
+) -> tuple[datetime, str]:
+    """Keep a report as published (docs/domain.md, "Published and revised"): what it was made from is
+    known on `known_on`, at most now (now when None). Returns that time and the publication's id."""
+    now = datetime.now(UTC)
+    known = min(known_on, now) if known_on is not None else now
+    body = {k: v for k, v in report.items() if k != "known_on"}
+    store.migrate()
+    return known, Publications(store).record(body, as_of, known, now, state_key(rules))
 
 
 def report_for_now(store: Store, rules: Rules, now: datetime) -> dict[str, Any]:

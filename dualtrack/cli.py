@@ -240,14 +240,9 @@ def report(
 
 def _publish(st: Any, rules: Any, data: Mapping[str, Any], as_of: datetime, known: datetime | None) -> None:
     """Keep a report as published (docs/domain.md, "Published and revised") and say so."""
-    from rules.engine import state_key
-    from sinks.publications import Publications
+    from documents.report import publish
 
-    now = datetime.now(UTC)
-    known_on = min(known, now) if known is not None else now  # what it was made from, at most now
-    report = {k: v for k, v in data.items() if k != "known_on"}
-    st.migrate()
-    pid = Publications(st).record(report, as_of, known_on, now, state_key(rules))
+    known_on, pid = publish(st, rules, data, as_of, known)
     err.print(f"published the report as of {as_of.isoformat()}, known on {known_on.isoformat()} ({pid})")
 
 

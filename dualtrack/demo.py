@@ -268,17 +268,13 @@ def held_back(events: list[dict[str, Any]], published: datetime, seed: int) -> t
 
 def _publish(settings: Settings, as_of: datetime) -> str:
     """Publish the report as of `as_of` as the department would (`report --as-of ... --publish`)."""
-    from documents.report import report_from_store
-    from rules.engine import state_key
+    from documents.report import publish, report_from_store
     from rules.limits import load_rules
     from sinks import open_store
-    from sinks.publications import Publications
 
     rules = load_rules(settings.rules_file)
-    now = datetime.now(UTC)
     with open_store(settings) as st:
-        report = report_from_store(st, rules, as_of)
-        Publications(st).record(report, as_of, now, now, state_key(rules))
+        publish(st, rules, report_from_store(st, rules, as_of), as_of, None)
     return f"published the report as of {as_of.isoformat()}; the schools now send what they held back"
 
 

@@ -21,6 +21,8 @@ ID_SLICE = 2000
 
 #: a row that had arrived by the `known` second (arrivals are kept to the second)
 ARRIVED_BY = "toUInt32(arrived_at) <= {known:Int64}"
+#: of an event's copies grouped by event_id: its first kept copy arrived after the `known` second
+FIRST_ARRIVED_AFTER = "min(toUInt32(arrived_at)) > {known:Int64}"
 
 
 def known_seconds(known_on: datetime) -> int:
@@ -170,7 +172,7 @@ class EventLog:
         sql = (
             f"SELECT uniqExact(event_id) AS n, uniqExactIf(event_id, occurred_at_us <= {{us:Int64}}) AS late "  # noqa: S608 - identifiers only
             f"FROM {events} WHERE event_id IN (SELECT event_id FROM {events} GROUP BY event_id "
-            "HAVING min(toUInt32(arrived_at)) > {known:Int64})"
+            f"HAVING {FIRST_ARRIVED_AFTER})"
         )
         rows = self.store.query(sql, {"us": micros(known_on), "known": known_seconds(known_on)})
         return int(rows[0]["n"]), int(rows[0]["late"])
@@ -181,7 +183,7 @@ class EventLog:
         """school_id -> how many kept events dated at or before `as_of` arrived after `known_on` (and by
         `until`, when given): the late events that move a report published as of then."""
         events = self.store.table("events")
-        having = "min(toUInt32(arrived_at)) > {known:Int64}"
+        having = FIRST_ARRIVED_AFTER
         params = {"us": micros(as_of), "known": known_seconds(known_on)}
         if until is not None:
             having += " AND min(toUInt32(arrived_at)) <= {until:Int64}"

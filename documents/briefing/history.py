@@ -121,7 +121,7 @@ def briefing_from_store(
         """The report at t, or None before the log reaches any school (no history to compare with)."""
         return reports[t] if reports[t]["schools"] else None
 
-    recorded_by = as_of if known_on is None else min(as_of, known_on)
+    known_at = as_of if known_on is None else min(as_of, known_on)  # what the briefing may know
     log = EventLog(store)
     revised = [
         revision(
@@ -133,13 +133,12 @@ def briefing_from_store(
         )
         for p in published
     ]
-    known_at = as_of if known_on is None else min(as_of, known_on)
     due = terms_due(as_of, rules, rules.reporting.terms_shown)
     reporting = owed(engine.province, rules, log.enrollment_arrivals(known_on), known_at, due)
     return Briefing(
         reporting=reporting,
         revisions=revised,
-        restated=restated(store, previous_year, recorded_by),
+        restated=restated(store, previous_year, known_at),
         as_of=as_of,
         known_on=known_on,
         report=reports[as_of],

@@ -21,6 +21,7 @@ from rules.limits import load_rules
 from schemas.validation import Accepted, validate
 from sinks.embedded import EmbeddedStore
 from sinks.eventlog import EventLog
+from sinks.publications import Publications
 from tests.helpers import example
 
 RULES = load_rules()
@@ -237,10 +238,7 @@ def test_a_briefing_known_before_a_publication_does_not_list_it(tmp_path: Path) 
     a = _write(tmp_path / "a.jsonl", first)
     with EmbeddedStore(tmp_path / "store") as st:
         replay(st, [a], RULES, now=K1)
-        _ = report_from_store(st, RULES, AS_OF[1])
         st.migrate()
-        from sinks.publications import Publications
-
         Publications(st).record(report_from_store(st, RULES, AS_OF[1]), AS_OF[1], K1, K2, "k")
         assert len(briefing_from_store(st, RULES, AS_OF[2]).revisions) == 1
         assert briefing_from_store(st, RULES, AS_OF[2], known_on=BETWEEN).revisions == []
