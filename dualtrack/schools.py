@@ -60,7 +60,8 @@ class ClientConfig:
         return json.dumps(self.as_dict(), indent=2)
 
     def as_properties(self) -> str:
-        """Java-client (and librdkafka) properties; the topic is a comment: no client setting names it."""
+        """Java-client properties (librdkafka takes sasl.username and sasl.password instead of the JAAS
+        line: docs/producers.md); the topic is a comment: no client setting names it."""
         lines = [
             f"# dualtrack: school {self.school_id} writes only to topic {self.topic}",
             f"bootstrap.servers={self.bootstrap_servers}",
@@ -292,6 +293,33 @@ def revoke_school(settings: Settings, school_id: str) -> str:
     )
 
 
+def issue_token(settings: Settings, school_id: str) -> Secret:
+    """A new HTTP token for the school's use of the gateway (the old one, if any, is refused within
+    seconds); only its sha256 is kept, in the store's `school_tokens`."""
+    from datetime import UTC, datetime
+
+    from sinks.base import open_store
+    from sinks.tokens import SchoolTokens
+
+    check_school_id(school_id)
+    with open_store(settings) as store:
+        store.migrate()
+        return SchoolTokens(store).issue(school_id, datetime.now(UTC))
+
+
+def revoke_token(settings: Settings, school_id: str) -> bool:
+    """Refuse the school's HTTP token from now on; whether it had one."""
+    from datetime import UTC, datetime
+
+    from sinks.base import open_store
+    from sinks.tokens import SchoolTokens
+
+    check_school_id(school_id)
+    with open_store(settings) as store:
+        store.migrate()
+        return SchoolTokens(store).revoke(school_id, datetime.now(UTC))
+
+
 def list_schools(settings: Settings) -> list[SchoolAccess]:
     """Every school of this deployment with a user, a topic or an ACL."""
     from infra.kafka.acls import admin_client, principal_acls, scram_users
@@ -339,33 +367,65 @@ class ListFormat(StrEnum):
     json = "json"
 
 
-def _print_config(config: ClientConfig, what: str) -> None:
+FormatOpt = Annotated[
+    ListFormat,
+    typer.Option(
+        "--format", help="text (a properties file, a JSON file and the token) or json (one object)."
+    ),
+]
+
+
+def _print_config(config: ClientConfig, token: str, what: str, fmt: ListFormat) -> None:
     err.print(
-        f"school {config.school_id}: {what}. The password below is shown this once: hand the configuration "
-        "to the school's HR system over a safe channel."
+        f"school {config.school_id}: {what}. The password and the HTTP token below are shown this once: "
+        "hand them to the school's HR system over a safe channel."
     )
+    if fmt is ListFormat.json:
+        print(json.dumps({"school_id": config.school_id, "kafka": config.as_dict(), "http_token": token}))
+        return
     out.print(f"# {config.school_id}.properties\n{config.as_properties()}")
     out.print(f"# {config.school_id}.json\n{config.as_json()}")
+    out.print(f"# {config.school_id}: HTTP token for the gateway (Authorization: Bearer ...)\n{token}")
 
 
 @app.command("add")
-def add_command(school_id: SchoolArg, bootstrap_servers: BootstrapOpt = None) -> None:
-    """Create the school's user, intake topic and ACLs; print its client configuration (password once)."""
-    config = add_school(Settings(), school_id, bootstrap_servers)
-    _print_config(config, f"user {config.username} may write topic {config.topic} and nothing else")
+def add_command(
+    school_id: SchoolArg, bootstrap_servers: BootstrapOpt = None, fmt: FormatOpt = ListFormat.text
+) -> None:
+    """Create the school's user, intake topic, ACLs and HTTP token; print its client configuration and
+    token (shown once)."""
+    settings = Settings()
+    config = add_school(settings, school_id, bootstrap_servers)
+    token = issue_token(settings, school_id)
+    _print_config(
+        config, token, f"user {config.username} may write topic {config.topic} and nothing else", fmt
+    )
 
 
 @app.command("rotate")
-def rotate_command(school_id: SchoolArg, bootstrap_servers: BootstrapOpt = None) -> None:
-    """Give the school a new password (the old one is refused from now on); print the new configuration."""
-    config = rotate_school(Settings(), school_id, bootstrap_servers)
-    _print_config(config, f"new password for user {config.username}; the old one no longer logs in")
+def rotate_command(
+    school_id: SchoolArg, bootstrap_servers: BootstrapOpt = None, fmt: FormatOpt = ListFormat.text
+) -> None:
+    """Give the school a new password and a new HTTP token (the old ones are refused from now on)."""
+    settings = Settings()
+    config = rotate_school(settings, school_id, bootstrap_servers)
+    token = issue_token(settings, school_id)
+    _print_config(config, token, f"new password for user {config.username} and a new HTTP token; the old "
+                                 "ones no longer log in", fmt)  # fmt: skip
 
 
 @app.command("revoke")
 def revoke_command(school_id: SchoolArg) -> None:
-    """Delete the school's user and ACLs; its topic and the events in it stay."""
-    out.print(revoke_school(Settings(), school_id))
+    """Delete the school's user and ACLs and refuse its HTTP token; its topic and the events in it stay."""
+    settings = Settings()
+    had_token = revoke_token(settings, school_id)
+    try:
+        message = revoke_school(settings, school_id)
+    except SchoolError:
+        if not had_token:
+            raise
+        message = f"school {school_id}: had no Kafka user and no ACL"
+    out.print(f"{message}; HTTP token {'refused from now on' if had_token else 'there was none'}")
 
 
 @app.command("list")

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 MECHANISM = "SCRAM-SHA-512"
 ADMIN = "admin"  # the super user: schools, ACLs, the worker's user
 WORKER = "worker"  # the stream processors
+GATEWAY = "gateway"  # the HTTPS gateway: writes every school's intake topic and the dead letters
 BROKER = "broker"  # the broker's own login (controller and inter-broker), a super user too
 #: a school id becomes part of a topic and of a user name as it is: only these characters, so that
 #: no two ids map to one name and no id reaches another school's prefix
@@ -158,6 +159,14 @@ def kafka_client_options(settings: Settings) -> dict[str, Any]:
     if not secured(settings):
         return _options(settings, "", Secret(""))
     return _options(settings, *login(settings))
+
+
+def gateway_client_options(settings: Settings) -> dict[str, Any]:
+    """As kafka_client_options, logged in as `gateway` (its password from the settings or the local
+    secrets file): the HTTPS gateway's producer."""
+    if not secured(settings):
+        return _options(settings, "", Secret(""))
+    return _options(settings, GATEWAY, secret(settings, "kafka_gateway"))
 
 
 def kafka_admin_options(settings: Settings, create: bool = False) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from foundation.settings import Settings
 NAMES: dict[str, str | None] = {
     "kafka_admin": "kafka_admin_password",
     "kafka_worker": "kafka_worker_password",
+    "kafka_gateway": "kafka_gateway_password",
     "kafka_broker": None,  # the broker's own login to its controller and to itself (server.properties)
     "clickhouse_admin": "clickhouse_admin_password",
     "clickhouse_writer": "clickhouse_writer_password",

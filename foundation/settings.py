@@ -61,6 +61,11 @@ class Settings(BaseSettings):
         description="Password `dualtrack infra up` gives the Kafka user `worker`. Unset: generated once "
         "into `<var_dir>/secrets.json`.",
     )
+    kafka_gateway_password: SecretStr | None = Field(
+        None,
+        description="Password `dualtrack infra up` gives the Kafka user `gateway` (the HTTPS gateway, "
+        "`dualtrack gateway`). Unset: generated once into `<var_dir>/secrets.json`.",
+    )
     kafka_tls_port: int = Field(
         9094, description="Port of the local broker's `SASL_SSL` listener (only with the two TLS files)."
     )
@@ -148,6 +153,41 @@ class Settings(BaseSettings):
         None,
         description="For crash tests only: `NAME:MARKER` makes the worker exit at once the first time "
         "it reaches the point NAME (streams/failpoints.py), creating the file MARKER.",
+    )
+    gateway_max_body_bytes: int = Field(
+        5_000_000,
+        gt=0,
+        description="Largest body `POST /v1/events` takes (bytes); a larger one is refused "
+        "with 413 before it is read.",
+    )
+    gateway_max_lines: int = Field(
+        10_000, gt=0, description="Most events (lines or array items) one `POST /v1/events` takes."
+    )
+    gateway_body_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Longest the gateway waits for a request's body; a slower one is cut off with 408.",
+    )
+    gateway_rate_lines: float = Field(
+        200.0,
+        gt=0,
+        description="Events per second each school may post through the gateway, on "
+        "average (a token bucket); beyond it, 429 with Retry-After.",
+    )
+    gateway_burst_lines: int = Field(
+        10_000,
+        gt=0,
+        description="Events a school may post at once before its rate applies (the "
+        "bucket's size; at least DUALTRACK_GATEWAY_MAX_LINES, or a full body could never pass).",
+    )
+    gateway_tls_cert_file: Path | None = Field(
+        None,
+        description="PEM certificate chain of the gateway's HTTPS listener; with "
+        "DUALTRACK_GATEWAY_TLS_KEY_FILE the gateway serves HTTPS, without them plain HTTP (behind a "
+        "TLS proxy only).",
+    )
+    gateway_tls_key_file: Path | None = Field(
+        None, description="PEM key of DUALTRACK_GATEWAY_TLS_CERT_FILE (never logged)."
     )
     alert_webhook_url: str | None = Field(
         None, description="Where the notifier POSTs alert transitions (JSON); unset: no notifier."

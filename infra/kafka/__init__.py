@@ -274,12 +274,13 @@ class Kafka(Service):
         """Once the broker answers: the worker's user and ACLs (node 1 makes them for the quorum)."""
         message = ""
         if self.node == 1 and secured(self.settings) and self.pid() is not None:
-            from infra.kafka.acls import ensure_worker
+            from infra.kafka.acls import ensure_gateway, ensure_worker
 
             ensure_worker(self.local)
+            ensure_gateway(self.local)
             message = (
-                f"; SASL/SCRAM logins, ACLs for topic prefix {self.settings.topic_prefix!r}; users admin and "
-                f"worker (passwords: the settings or {secrets_file(self.settings)})"
+                f"; SASL/SCRAM logins, ACLs for topic prefix {self.settings.topic_prefix!r}; users admin, "
+                f"worker and gateway (passwords: the settings or {secrets_file(self.settings)})"
             )
         return message
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from foundation.errors import InfraError
 from foundation.kafka_auth import (
+    GATEWAY,
     MECHANISM,
     WORKER,
     intake_prefix,
@@ -72,6 +73,17 @@ def worker_acls(settings: Settings) -> list[Any]:
             for op in ("WRITE", "CREATE")
         ),
         *(_acl(WORKER, op, "GROUP", f"{p}-worker", "PREFIXED") for op in ("READ", "DESCRIBE")),
+    ]
+
+
+def gateway_acls(settings: Settings) -> list[Any]:
+    """The gateway writes every school's intake topic (the school it writes for is the one whose token
+    came with the body) and the dead letters (a line it refuses never reaches an intake topic); it reads
+    nothing and creates nothing."""
+    dead = settings.topic("dead-letters")
+    return [
+        *(_acl(GATEWAY, op, "TOPIC", intake_prefix(settings), "PREFIXED") for op in ("WRITE", "DESCRIBE")),
+        *(_acl(GATEWAY, op, "TOPIC", dead, "LITERAL") for op in ("WRITE", "DESCRIBE")),
     ]
 
 
@@ -146,3 +158,11 @@ def ensure_worker(settings: Settings) -> None:
     with admin_client(settings, create=True) as admin:
         set_password(admin, WORKER, secret(settings, "kafka_worker", create=True))
         add_acls(admin, worker_acls(settings))
+
+
+def ensure_gateway(settings: Settings) -> None:
+    """The `gateway` user with its password (settings or the local secrets file) and its ACLs for this
+    deployment; safe to run again (`dualtrack infra up` does at every start)."""
+    with admin_client(settings, create=True) as admin:
+        set_password(admin, GATEWAY, secret(settings, "kafka_gateway", create=True))
+        add_acls(admin, gateway_acls(settings))

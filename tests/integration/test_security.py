@@ -126,7 +126,9 @@ def _producer(settings: Settings) -> KafkaProducer:
 
 def test_infra_up_prints_no_secret_and_keeps_its_files_private(secured: Secured) -> None:
     values = generated(secured.settings)
-    assert len(values) == 6 and all(len(v) >= 24 for v in values)
+    assert len(values) == 7 and all(
+        len(v) >= 24 for v in values
+    )  # admin, worker, gateway, broker, 3 ClickHouse
     status = run_cli(["infra", "status"], secured.env)
     assert status.returncode == 0, status.stdout + status.stderr
     help_text = run_cli(["schools", "add", "--help"], secured.env).stdout
