@@ -604,6 +604,36 @@ def status(store: StoreOpt = None, known_on: KnownOnOpt = None) -> None:
 
 
 @app.command()
+def gateway(
+    host: Annotated[str, typer.Option(help="The address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="The port to listen on.", min=1, max=65535)] = 8088,
+    tls_cert: Annotated[
+        Path | None, typer.Option("--tls-cert", help="PEM certificate chain: serve HTTPS (with --tls-key).")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="PEM key of --tls-cert.")] = None,
+) -> None:
+    """The HTTPS gateway: schools POST their events with their token (`schools add` prints it) and read
+    their own feedback; it logs in to Kafka as `gateway` (docs/gateway.md)."""
+    import logging
+
+    from aiohttp import web
+
+    from gateway.app import Gateway, tls_context
+
+    settings = Settings()
+    context = tls_context(
+        tls_cert or settings.gateway_tls_cert_file, tls_key or settings.gateway_tls_key_file
+    )
+    app = Gateway(settings).app()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    scheme = "https" if context else "http"
+    err.print(
+        f"gateway: serving {scheme}://{host}:{port}/v1/events for the schools of {settings.topic_prefix!r}"
+    )
+    web.run_app(app, host=host, port=port, ssl_context=context, print=None, access_log=None)
+
+
+@app.command()
 def pool(
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:

@@ -260,6 +260,24 @@ _ZH: dict[str, str] = {
     "rule.feed_stale": "学校长期未报送数据",
     "rule.enrollment_missing": "学期在校生数据逾期未报",
     "rule.dual_share_forecast": "双师型教师比例预计将低于目标",
+    # the gateway's school view (GET /v1/school) and its dead-letter reasons
+    "gateway.summary": (
+        "{school}：最近一次收到数据 {last}；近 {days} 天收录事件 {kept} 条，退回 {dead} 条；"
+        "未解除的预警 {alerts} 项。"
+    ),
+    "gateway.never": "从未",
+    "gateway.owes_enrollment": "{term} 学期在校生数据尚未报送",
+    "dead.not_json": "不是 UTF-8 编码的严格 JSON",
+    "dead.not_object": "不是 JSON 对象",
+    "dead.too_large": "单行超过 1 MiB",
+    "dead.national_id": "含有身份证号码（请只发送由其派生的 teacher_id）",
+    "dead.envelope_invalid": "事件信封字段缺失或格式错误",
+    "dead.unsupported_schema_version": "不支持的 schema_version",
+    "dead.unknown_event_type": "未知的事件类型",
+    "dead.payload_invalid": "事件内容字段缺失、类型错误或超出范围",
+    "dead.conflicting_duplicate": "event_id 已被内容不同的事件使用",
+    "dead.foreign_school": "事件属于其他学校",
+    "dead.apply_failed": "处理失败（系统缺陷，已记录）",
     "notice.severity.critical": "严重",
     "notice.severity.warning": "警告",
     "notice.title.fired": "【{severity}】{school}：{indicator}",
@@ -550,6 +568,24 @@ _EN: dict[str, str] = {
     "rule.feed_stale": "School has sent no events",
     "rule.enrollment_missing": "Term enrollment report overdue",
     "rule.dual_share_forecast": "Dual-teacher share projected to fall below target",
+    # the gateway's school view (GET /v1/school) and its dead-letter reasons
+    "gateway.summary": (
+        "{school}: last data received {last}; in the last {days} days {kept} events kept, {dead} refused; "
+        "{alerts} open alerts."
+    ),
+    "gateway.never": "never",
+    "gateway.owes_enrollment": "The enrollment report of term {term} has not arrived",
+    "dead.not_json": "Not strict JSON in UTF-8",
+    "dead.not_object": "Not a JSON object",
+    "dead.too_large": "A line over 1 MiB",
+    "dead.national_id": "Carries a national ID number (send only the teacher_id derived from it)",
+    "dead.envelope_invalid": "An envelope field missing or malformed",
+    "dead.unsupported_schema_version": "Unsupported schema_version",
+    "dead.unknown_event_type": "Unknown event type",
+    "dead.payload_invalid": "A payload field missing, of the wrong type or out of range",
+    "dead.conflicting_duplicate": "The event_id was already used by an event with other content",
+    "dead.foreign_school": "The event is another school's",
+    "dead.apply_failed": "Applying it failed (a defect, logged)",
     "notice.severity.critical": "critical",
     "notice.severity.warning": "warning",
     "notice.title.fired": "[{severity}] {school}: {indicator}",

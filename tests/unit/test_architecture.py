@@ -23,9 +23,10 @@ ALLOWED = {
     "infra": {"infra", "schemas", "foundation"},
     "streams": {"streams", "rules", "schemas", "sinks", "foundation"},
     "documents": {"documents", "streams", "rules", "schemas", "sinks", "dashboards", "foundation"},
+    "gateway": {"gateway", "streams", "rules", "schemas", "sinks", "foundation"},
 }  # fmt: skip
 PROJECT = {"schemas", "foundation", "rules", "sinks", "streams", "dashboards", "infra", "documents", "dualtrack",
-           "benchmarks"}  # fmt: skip
+           "benchmarks", "gateway"}  # fmt: skip
 _SQL = re.compile(r"\b(SELECT|INSERT INTO|CREATE TABLE|ALTER TABLE|DROP TABLE)\b")
 
 

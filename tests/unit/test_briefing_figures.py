@@ -23,7 +23,11 @@ from tests.report_compare import assert_same_report
 
 ROOT_DIR = Path(__file__).resolve().parents[2]
 #: every module that reads the catalogue: the briefing's, and the notices' and digests'
-USERS = (*sorted((ROOT_DIR / "documents" / "briefing").glob("*.py")), ROOT_DIR / "rules" / "messages.py")
+USERS = (
+    *sorted((ROOT_DIR / "documents" / "briefing").glob("*.py")),
+    ROOT_DIR / "rules" / "messages.py",
+    ROOT_DIR / "gateway" / "view.py",
+)
 
 
 def school(sid: str, **kw: object) -> dict[str, object]:
