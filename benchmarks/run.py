@@ -40,7 +40,42 @@ CLI = [sys.executable, "-m", "dualtrack.cli"]
 SCALES = {"tiny": 8, "province": 550, "large": 11_000, "national": 11_000}
 #: the benchmarks, in the order they run (`--only` picks some); the national scale is the country as
 #: its 31 provinces, each replayed as a deployment of its own, and the Ministry's roll-up over them
-STEPS = ["replay", "reports", "panels", "stream", "late", "restart", "freshness", "provinces", "national"]
+STEPS = [
+    "replay",
+    "reports",
+    "panels",
+    "stream",
+    "late",
+    "restart",
+    "freshness",
+    "provinces",
+    "gateway",
+    "national",
+]
+#: the steps that need no replay first
+NO_REPLAY = {"provinces", "gateway", "national"}
+#: a school's HR system flooding the gateway: the same 40,000 events again and again from 20 connections,
+#: never waiting for Retry-After, until the stop file appears; prints how many times it got 429
+FLOOD = """
+import asyncio, os, sys, aiohttp
+url, token, path, stop = sys.argv[1:5]
+bodies = open(path, "rb").read().split(b"\\0")
+headers = {"Authorization": "Bearer " + token, "Content-Type": "application/x-ndjson"}
+refused = 0
+async def post(session, k):
+    global refused
+    i = 0
+    while not os.path.exists(stop):
+        async with session.post(url, data=bodies[(20 * i + k) % len(bodies)], headers=headers) as r:
+            await r.read()
+            refused += r.status == 429
+        i += 1
+async def main():
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        await asyncio.gather(*(post(session, k) for k in range(20)))
+asyncio.run(main())
+print(refused)
+"""
 #: the targets of issue 22 (the stream's speed-up with two workers and the restart from issue 12), for
 #: the table; the report's targets are on its compute (`_report_compute`: without starting Python and
 #: opening the store, which the walls beside them include)
@@ -60,6 +95,8 @@ TARGETS: dict[str, tuple[str, float]] = {
     "replay_peak_rss_mb": ("<=", 600.0),
     "report_peak_rss_mb": ("<=", 600.0),
     "worker_peak_rss_mb": ("<=", 600.0),
+    "gateway_to_produce_ratio": (">=", 0.5),
+    "gateway_flood_p99_ratio": ("<=", 2.0),
 }
 LARGE_TARGETS = {"replay_chdb_s": ("<=", 240.0), "replay_peak_rss_mb": ("<=", 4096.0),
                  "report_as_of_compute_max_s": ("<=", 3.0), "report_now_compute_s": ("<=", 3.0),
@@ -100,6 +137,12 @@ def timed(
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[2:5])} failed: {result.stderr[-800:]}")
     return wall, (int(lines[-1]) / 1024 if lines else 0.0), result
+
+
+def _cpu_seconds(text: str) -> float:
+    """User plus system CPU seconds from GNU time's `%U %S` line (the last such line), 0.0 without one."""
+    found = [line.split() for line in text.splitlines() if re.fullmatch(r"[\d.]+ [\d.]+", line.strip())]
+    return float(found[-1][0]) + float(found[-1][1]) if found else 0.0
 
 
 def stop_under_time(p: subprocess.Popen[Any]) -> None:
@@ -143,9 +186,7 @@ class Bench:
             every = ["national"]
         wanted = only or every
         # the replay's store is what the reports, panels and the stream's expected count read
-        self.steps = [
-            s for s in every if s in wanted or (s == "replay" and wanted not in (["provinces"], ["national"]))
-        ]
+        self.steps = [s for s in every if s in wanted or (s == "replay" and not set(wanted) <= NO_REPLAY)]
         self.figures: dict[str, Any] = {}
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("DUALTRACK_")}
         self.events = work / "events.jsonl"
@@ -346,6 +387,134 @@ class Bench:
         total = sum(n for _, n in jobs)
         self.note(provinces=count, provinces_schools_each=schools, provinces_events=total,
                   provinces_events_per_s=round(total / (done - started)))  # fmt: skip
+
+    def gateway(self, schools: int = 100, batches: int = 5, batch: int = 100) -> None:
+        """`schools` schools each posting `batches` bodies of `batch` lines through the gateway, all at once
+        (events/s until the last answer, and each body's latency), beside `dualtrack produce` of the same
+        lines; then the same with one more school flooding the gateway: the others' p99 beside the quiet
+        run's."""
+        by_school: dict[str, list[bytes]] = {}
+        for line in self.events.read_bytes().splitlines():
+            school = json.loads(line).get("school_id") if line.startswith(b"{") else None
+            if isinstance(school, str):
+                by_school.setdefault(school, []).append(line)
+        chosen = sorted(by_school, key=lambda s: -len(by_school[s]))[:schools]
+        bodies = {s: [by_school[s][i * batch : (i + 1) * batch] for i in range(batches)] for s in chosen}
+        bodies = {s: [b for b in bs if b] for s, bs in bodies.items()}
+        total = sum(len(b) for bs in bodies.values() for b in bs)
+        quiet = self._gateway_run(bodies, flood=False)
+        flooded = self._gateway_run(bodies, flood=True)
+        same = self.work / "gateway-lines.jsonl"
+        same.write_bytes(b"".join(line + b"\n" for bs in bodies.values() for b in bs for line in b))
+        wall, _, _ = timed([*CLI, "produce", "--raw", "--as-schools", str(same)], self._prefix())
+        self.note(gateway_schools=len(bodies), gateway_events=total,
+                  gateway_events_per_s=round(total / quiet["wall"]), produce_events_per_s=round(total / wall),
+                  gateway_to_produce_ratio=round(wall / quiet["wall"], 3),
+                  gateway_p50_ms=quiet["p50"], gateway_p99_ms=quiet["p99"],
+                  gateway_flood_others_p99_ms=flooded["p99"], gateway_flood_refused=flooded["refused"],
+                  gateway_flood_p99_ratio=round(flooded["p99"] / quiet["p99"], 2),
+                  gateway_cpu_s=round(quiet["gateway_cpu"], 1),
+                  gateway_flood_cpu_s=round(flooded["gateway_cpu"], 1),
+                  gateway_flooder_cpu_s=round(flooded["flood_cpu"], 1))  # fmt: skip
+
+    def _gateway_run(self, bodies: dict[str, list[list[bytes]]], flood: bool) -> dict[str, float]:
+        """One gateway of a deployment of its own; each school posts its bodies one after the other, all
+        schools at once (and, with `flood`, one more school posts 1,000-line bodies from 20 connections
+        without pause)."""
+        import asyncio
+        import socket
+        import urllib.request
+        from datetime import UTC
+
+        import aiohttp
+
+        from dualtrack.schools import open_deployment
+        from infra.kafka.acls import ensure_gateway
+        from sinks.base import open_store
+        from sinks.tokens import SchoolTokens
+        from streams.topics import ensure_topics
+
+        env = self._prefix()
+        deployment = self._deployment(env)
+        flooder = "FLOOD"
+        open_deployment(deployment, [*bodies, flooder])
+        ensure_topics(deployment)
+        ensure_gateway(deployment)
+        with open_store(url=env["DUALTRACK_CLICKHOUSE_URL"]) as st:
+            st.migrate()
+            tokens = {s: str(SchoolTokens(st).issue(s, datetime.now(UTC))) for s in [*bodies, flooder]}
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        gw_log = (self.work / f"gateway-{env['DUALTRACK_TOPIC_PREFIX']}.log").open("w")
+        proc = subprocess.Popen(["/usr/bin/time", "-f", "%U %S", *CLI, "gateway", "--port", str(port)],
+                                env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=gw_log)  # fmt: skip
+        url = f"http://127.0.0.1:{port}/v1/events"
+        try:
+            for _ in range(200):
+                with contextlib.suppress(OSError):
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).close()
+                    break
+                time.sleep(0.3)
+            template = [json.loads(line) for line in next(iter(bodies.values()))[0]] * 10
+
+            def flood_body() -> bytes:  # a thousand new events of the flooding school
+                fresh = ({**e, "school_id": flooder, "event_id": str(uuid.uuid4())} for e in template)
+                return b"\n".join(json.dumps(e).encode() for e in fresh)
+
+            flood_file, stop = self.work / "flood.bin", self.work / "flood.stop"
+            flood_file.write_bytes(b"\0".join(flood_body() for _ in range(40)))
+            stop.unlink(missing_ok=True)
+            latencies: list[float] = []
+
+            async def school(session: aiohttp.ClientSession, sid: str) -> None:
+                for body in bodies[sid]:
+                    started = time.perf_counter()
+                    async with session.post(
+                        url,
+                        data=b"\n".join(body),
+                        headers={
+                            "Authorization": f"Bearer {tokens[sid]}",
+                            "Content-Type": "application/x-ndjson",
+                        },
+                    ) as r:
+                        answer = await r.json()
+                        answered = (
+                            answer.get("accepted", 0)
+                            + answer.get("duplicates", 0)
+                            + answer.get("rejected", 0)
+                        )
+                        if r.status != 200 or answered != len(body):
+                            raise RuntimeError(f"school {sid}: {r.status} {str(answer)[:300]}")
+                    latencies.append((time.perf_counter() - started) * 1000)
+
+            async def all_schools() -> float:
+                async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+                    started = time.perf_counter()
+                    await asyncio.gather(*(school(session, s) for s in bodies))
+                    return time.perf_counter() - started
+
+            flooding = None
+            if flood:  # the flooding school's HR system: a process of its own, as it would be
+                flooding = subprocess.Popen(
+                    ["/usr/bin/time", "-f", "%U %S", sys.executable, "-c", FLOOD, url, tokens[flooder],
+                     str(flood_file), str(stop)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                )  # fmt: skip
+                time.sleep(2)  # flooding before the schools start
+            wall = asyncio.run(all_schools())
+            refused, flood_cpu = 0, 0.0
+            if flooding is not None:
+                stop.touch()
+                out, err = flooding.communicate(timeout=120)
+                refused, flood_cpu = int(out.strip() or 0), _cpu_seconds(err)
+        finally:
+            stop_under_time(proc)
+            gw_log.close()
+        gateway_cpu = _cpu_seconds((self.work / f"gateway-{env['DUALTRACK_TOPIC_PREFIX']}.log").read_text())
+        latencies.sort()
+        p99 = latencies[max(int(len(latencies) * 0.99) - 1, 0)]
+        return {"wall": wall, "p50": round(latencies[len(latencies) // 2], 1), "p99": round(p99, 1),
+                "refused": refused, "gateway_cpu": gateway_cpu, "flood_cpu": flood_cpu}  # fmt: skip
 
     def national(self) -> None:
         """Each province replayed into a database of its own (as its department would run it), then the
@@ -616,7 +785,10 @@ def markdown(results: dict[str, dict[str, Any]]) -> str:
             targets = {**{k: v for k, v in TARGETS.items() if k in figures}, **extra}
         out += [f"## {scale.title()} scale ({figures.get('events', '?')} events)", "",
                 f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory']}, Python {m['python']}, {m['date']}.",
-                f"Command: `{data['command']}`.", "",
+                f"Command: `{data['command']}`.",
+                *(f"Re-measured: {', '.join(m2['steps'])} with `{m2['command']}` on {m2['machine']['date']}."
+                  for m2 in data.get("merged", [])),
+                "",
                 "| figure | measured | target | met |", "|---|---|---|---|"]  # fmt: skip
         for name, value in figures.items():
             if name in targets:
@@ -649,20 +821,26 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "docs")
     ap.add_argument("--only", help=f"comma-separated steps of {','.join(STEPS)}: print their figures, "
                     "write no file (to look into one figure)")  # fmt: skip
+    ap.add_argument("--merge", action="store_true", help="with --only: write the steps' figures into the "
+                    "scale's file beside the others (each merged step is listed with its date)")  # fmt: skip
     args = ap.parse_args()
     only = [s.strip() for s in args.only.split(",")] if args.only else None
     if only and set(only) - set(STEPS):
         ap.error(f"--only: unknown steps {sorted(set(only) - set(STEPS))}; the steps are {', '.join(STEPS)}")
     with tempfile.TemporaryDirectory(prefix="dualtrack-bench-") as tmp:
         figures = Bench(args.scale, args.repeat, Path(tmp), only).run()
-    if only:
+    if only and not args.merge:
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
-    result = {
-        "machine": machine(),
-        "command": " ".join(["python -m benchmarks.run", *sys.argv[1:]]),
-        "figures": figures,
-    }
+    command = " ".join(["python -m benchmarks.run", *sys.argv[1:]])
+    result = {"machine": machine(), "command": command, "figures": figures}
+    if only:  # --merge: the other figures stay as their run measured them
+        old = json.loads((args.out / f"performance-{args.scale}.json").read_text())
+        simulated = ("events", "simulate_s", "simulate_peak_rss_mb", "json_loads_per_s")
+        merged = {k: v for k, v in figures.items() if k not in simulated}
+        old["figures"].update(merged)
+        old.setdefault("merged", []).append({"steps": only, "command": command, "machine": machine()})
+        result = old
     (args.out / f"performance-{args.scale}.json").write_text(json.dumps(result, indent=1) + "\n")
     results = {}
     for scale in ("province", "large", "national", "tiny"):

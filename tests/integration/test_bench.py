@@ -31,7 +31,8 @@ def test_every_benchmark_runs_at_a_tiny_size(services: Settings, tmp_path: Path)
     for name in ("replay_chdb_ratio", "replay_server_ratio", "report_as_of_max_s", "report_now_s",
                  "panel_p95_chdb_ms", "panel_p95_server_ms", "stream_events_per_s", "two_workers_speedup",
                  "restart_s", "freshness_p99_s", "replay_peak_rss_mb", "worker_peak_rss_mb", "provinces_events_per_s",
-                 "late_to_in_order_ratio"):  # fmt: skip
+                 "late_to_in_order_ratio", "gateway_events_per_s", "gateway_to_produce_ratio",
+                 "gateway_flood_p99_ratio"):  # fmt: skip
         assert isinstance(figures.get(name), int | float), name
     for name in ("replay_peak_rss_mb", "report_peak_rss_mb", "worker_peak_rss_mb"):
         assert figures[name] > 10, f"{name}: a peak that was not measured must not pass its ceiling"
