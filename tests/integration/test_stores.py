@@ -16,6 +16,7 @@ from tests.report_compare import assert_same_report
 
 TABLES = ["alert_transitions", "current_report", "dead_letters", "dual_share_forecasts", "engine_checkpoints", "events",
           "notifications", "notifier_state", "pipeline_metrics", "publications", "schema_migrations", "school_snapshots", "school_status",
+          "school_tokens",
           "studio_state", "teacher_state"]  # fmt: skip
 VERSIONS = [v for v, _, _ in migrations()]
 
