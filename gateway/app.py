@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 import ssl
@@ -22,13 +23,15 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
 
-from foundation.errors import ConfigError, DualtrackError
+from foundation.errors import ConfigError, DualtrackError, StoreError
 from foundation.kafka_auth import gateway_client_options, school_topic, secured
 from foundation.settings import Settings
 from gateway.judge import BodyError, judge, split_body
 from gateway.limits import Buckets, Recent
+from schemas.national_id import mask_text
+from schemas.validation import MAX_LINE_BYTES, Rejected
 from sinks.base import Store, open_store
 from sinks.eventlog import EventLog
 from sinks.tokens import SchoolTokens, token_hash
@@ -72,6 +75,12 @@ def tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
             f"cannot load the TLS certificate {cert} and its key ({type(err).__name__})"
         ) from None
     return context
+
+
+def kept_bytes(r: Rejected) -> Rejected:
+    """The dead letter with at most MAX_LINE_BYTES of its line (a longer one is `too_large`, and its
+    first megabyte says what it was), so that every dead letter fits one Kafka record."""
+    return r if len(r.raw) <= MAX_LINE_BYTES else dataclasses.replace(r, raw=r.raw[:MAX_LINE_BYTES])
 
 
 def gateway_origin(school_id: str) -> str:
@@ -122,23 +131,26 @@ class KafkaSender:
     async def send_all(self, records: list[tuple[str, str, bytes]]) -> None:
         from aiokafka.errors import KafkaError
 
+        producer = None
         try:
             producer = await self._started()
             futures = [await producer.send(t, value=v, key=k.encode()) for t, k, v in records]
             await asyncio.wait_for(asyncio.gather(*futures), SEND_SECONDS)
         except (KafkaError, OSError, TimeoutError) as err:
-            await self._reset()
+            await self._reset(producer)
             raise BrokerDown(type(err).__name__) from None
 
-    async def _reset(self) -> None:
+    async def _reset(self, failed: Any) -> None:
+        """Stop the producer that failed, unless another request has already replaced it."""
         async with self._lock:
-            producer, self._producer = self._producer, None
-        if producer is not None:
-            with contextlib.suppress(Exception):
-                await producer.stop()
+            if failed is None or self._producer is not failed:
+                return
+            self._producer = None
+        with contextlib.suppress(Exception):
+            await failed.stop()
 
     async def close(self) -> None:
-        await self._reset()
+        await self._reset(self._producer)
 
 
 class StorePool:
@@ -177,13 +189,19 @@ class TokenBook:
     def __init__(self, pool: StorePool, clock: Callable[[], float] = time.monotonic) -> None:
         self.pool, self.clock = pool, clock
         self._schools: dict[str, str] = {}
-        self._read_at = -math.inf
+        self._read_at = self._failed_at = -math.inf
         self._lock = asyncio.Lock()
 
     async def _refresh(self, older_than: float) -> None:
         async with self._lock:
+            if self.clock() - self._failed_at < TOKEN_MISS_SECONDS:  # the store was away a moment ago
+                raise StoreError("the store did not answer for the tokens a moment ago")
             if self.clock() - self._read_at >= older_than:
-                self._schools = await self.pool.run(lambda st: SchoolTokens(st).current())
+                try:
+                    self._schools = await self.pool.run(lambda st: SchoolTokens(st).current())
+                except DualtrackError:
+                    self._failed_at = self.clock()
+                    raise
                 self._read_at = self.clock()
 
     async def school_of(self, token: str) -> str | None:
@@ -221,8 +239,9 @@ def _default(value: object) -> object:
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
-    """Every answer but a 200: `{"error": "<one line>"}`."""
-    return _json(status, {"error": message, "status": status}, headers)
+    """Every answer but a 200: `{"error": "<one line>"}`, national ID numbers masked (a message may
+    quote the request: its path, a number from its body)."""
+    return _json(status, {"error": mask_text(message), "status": status}, headers)
 
 
 def language(accept: str) -> str:
@@ -350,16 +369,23 @@ class Gateway:
                          {"Connection": "close"})  # fmt: skip
 
     async def _expect(self, request: web.Request) -> web.StreamResponse | None:
-        """`Expect: 100-continue` (curl's way with a large body): a body over the limit is refused
-        before the client sends it; any other is asked for."""
-        if (
-            request.content_length is not None
-            and request.content_length > self.settings.gateway_max_body_bytes
-        ):
-            err = self._too_large()
-            return error(err.status, str(err), err.headers)
-        if request.headers.get("Expect", "").lower() != "100-continue":
-            return error(417, "the only expectation taken is 100-continue")
+        """`Expect: 100-continue` (curl's way with a large body): a body over the limit, without a
+        live token or over the school's rate is refused before the client sends it; any other is
+        asked for. (aiohttp calls this before the middleware: its refusals are made here.)"""
+        try:
+            if request.headers.get("Expect", "").lower() != "100-continue":
+                raise HttpError(417, "the only expectation taken is 100-continue")
+            length = request.content_length
+            if length is not None and length > self.settings.gateway_max_body_bytes:
+                raise self._too_large()
+            school = await self._school(request)
+            if (wait := self.buckets.wait(school)) > 0:
+                raise self._over_rate(school, wait, {"Connection": "close"})
+        except HttpError as err:
+            return error(err.status, str(err), {**err.headers, "Connection": "close"})
+        except DualtrackError:
+            return error(503, "the department's store cannot be reached; try again later",
+                         {"Retry-After": str(RETRY_AFTER_SECONDS), "Connection": "close"})  # fmt: skip
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         request.writer.output_size = 0
         return None
@@ -381,6 +407,9 @@ class Gateway:
 
         try:
             await asyncio.wait_for(read(), self.settings.gateway_body_seconds)
+        except (web.RequestPayloadError, ConnectionResetError, ClientPayloadError) as err:  # a broken body
+            raise HttpError(400, f"the body could not be read ({type(err).__name__}): send it again, "
+                                 "without Content-Encoding", {"Connection": "close"}) from None  # fmt: skip
         except TimeoutError:
             raise HttpError(408, f"the body did not arrive within {self.settings.gateway_body_seconds:g} s",
                             {"Connection": "close"}) from None  # fmt: skip
@@ -393,8 +422,14 @@ class Gateway:
         if (wait := self.buckets.wait(school)) > 0:  # refused before the body is read: a flood costs little
             raise self._over_rate(school, wait, {"Connection": "close"})
         body = await self._body(request)
-        lines = split_body(body, request.headers.get("Content-Type", ""), self.settings.gateway_max_lines)
-        if (wait := self.buckets.take(school, len(lines))) > 0:
+        try:  # in a thread: a 5 MB body takes a while to split, and other schools are waiting
+            lines = await asyncio.to_thread(
+                split_body, body, request.headers.get("Content-Type", ""), self.settings.gateway_max_lines
+            )
+        except BodyError:  # a body refused as a whole costs a full body's worth of the school's rate
+            self.buckets.take(school, self.settings.gateway_max_lines)
+            raise
+        if (wait := self.buckets.take(school, max(1, len(lines)))) > 0:
             raise self._over_rate(school, wait)
         lock = self._school_locks.setdefault(school, asyncio.Lock())
         async with lock:  # a school's bodies one at a time: each answer knows the bodies before it
@@ -404,7 +439,8 @@ class Gateway:
             )  # fmt: skip
             topic, now = school_topic(self.settings, school), self.now()
             records = [(topic, school, e.raw) for e in verdict.accepted]
-            records += [(self.dead_topic, school, dead_letter_record(r, gateway_origin(school), now))
+            origin = gateway_origin(school)
+            records += [(self.dead_topic, school, dead_letter_record(kept_bytes(r), origin, now))
                         for r in verdict.rejected]  # fmt: skip
             try:
                 if records:

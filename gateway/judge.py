@@ -5,8 +5,9 @@
 
 Each line is judged by `schemas.validation.validate`, the stream's one validator, with the token's
 school as the sender (so a line naming another school is `foreign_school`), then by the stream's
-duplicate rule (`rules.dedup`) against what this school's events already hold: a copy of a kept event
-is a `duplicate`, a copy with other content a `conflicting_duplicate`. The stream judges every line
+duplicate rule (`rules.dedup`) against the event_ids the store keeps (of any school, as the stream
+does) and those the gateway sent lately: a copy of a kept event is a `duplicate`, a copy with other
+content a `conflicting_duplicate`. The stream judges every line
 again when it arrives and stays the authority; the gateway's judgement is what the school is told.
 """
 
@@ -90,6 +91,10 @@ def split_body(body: bytes, content_type: str, max_lines: int) -> list[tuple[int
     if media not in NDJSON_TYPES:
         raise BodyError(415, f"Content-Type {media or '(none)'} is not taken: send application/x-ndjson "
                              "(one event per line) or application/json (an array of events)")  # fmt: skip
+    if body.count(b"\n") > max_lines:  # before splitting: counting is cheap, a list of lines is not
+        raise BodyError(
+            413, f"the body holds more than {max_lines} lines; the limit is {max_lines} per request"
+        )
     raw = body.split(b"\n")
     if raw and raw[-1] == b"":
         raw.pop()

@@ -332,3 +332,45 @@ async def test_a_store_that_is_away_is_a_503_with_one_line_not_a_traceback(tmp_p
         assert "store" in (await r.json())["error"] and "Traceback" not in await r.text()
     finally:
         await client.close()
+
+
+async def test_a_line_over_a_mebibyte_is_refused_and_its_dead_letter_still_fits_one_record(
+    gw: Harness,
+) -> None:
+    import base64
+
+    line = b'{"school_id": "SA", "x": "' + b"a" * 3_000_000 + b'"}'
+    answer = await (await gw.post("SA", line)).json()
+    assert [a["reason"] for a in answer["lines"]] == ["too_large"]
+    (dead,) = [json.loads(v) for v in gw.kafka.on("dt.dead-letters")]
+    assert len(base64.b64decode(dead["raw_b64"])) == 1_048_576  # its first MiB, not 3 MB
+
+
+async def _head_only(gw: Harness, token: str) -> bytes:
+    """The status line the gateway answers to a request head with Expect: 100-continue (no body sent)."""
+    assert gw.client.port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.client.port)
+    writer.write(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\n"
+                 b"Authorization: Bearer " + token.encode() + b"\r\nContent-Length: 2000000\r\n"
+                 b"Expect: 100-continue\r\n\r\n")  # fmt: skip
+    await writer.drain()
+    status = await asyncio.wait_for(reader.readline(), 10)
+    writer.close()
+    return status
+
+
+async def test_expect_100_continue_asks_for_the_body_only_with_a_live_token(gw: Harness) -> None:
+    assert (await _head_only(gw, "dtk_wrong")).startswith(b"HTTP/1.1 401")
+    assert (await _head_only(gw, gw.tokens["SA"])).startswith(b"HTTP/1.1 100")
+
+
+async def test_error_messages_mask_national_ids_and_a_broken_body_is_a_400(gw: Harness) -> None:
+    r = await gw.client.get(f"/v1/{VALID_ID}")
+    assert r.status == 404 and VALID_ID not in await r.text()
+    digits_only = "110105194912310038"  # a valid number with a digit for its check character
+    r = await gw.post("SA", f'[{{"a": {digits_only}e999}}]'.encode(), "application/json")  # not a double
+    assert r.status == 400 and digits_only not in await r.text()
+    headers = {"Authorization": f"Bearer {gw.tokens['SA']}", "Content-Type": "application/x-ndjson",
+               "Content-Encoding": "gzip"}  # fmt: skip
+    r = await gw.client.post("/v1/events", data=b"not gzip at all", headers=headers)
+    assert r.status == 400 and "Content-Encoding" in (await r.json())["error"]
