@@ -7,10 +7,12 @@ its HR system needs. A school may write its own topic, `<prefix>.intake.<school_
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -293,31 +295,29 @@ def revoke_school(settings: Settings, school_id: str) -> str:
     )
 
 
-def issue_token(settings: Settings, school_id: str) -> Secret:
-    """A new HTTP token for the school's use of the gateway (the old one, if any, is refused within
-    seconds); only its sha256 is kept, in the store's `school_tokens`."""
-    from datetime import UTC, datetime
-
+@contextlib.contextmanager
+def _tokens(settings: Settings, school_id: str) -> Iterator[Any]:
+    """The store's `school_tokens` (migrated), for a school id that may name a topic."""
     from sinks.base import open_store
     from sinks.tokens import SchoolTokens
 
     check_school_id(school_id)
     with open_store(settings) as store:
         store.migrate()
-        return SchoolTokens(store).issue(school_id, datetime.now(UTC))
+        yield SchoolTokens(store)
+
+
+def issue_token(settings: Settings, school_id: str) -> Secret:
+    """A new HTTP token for the school's use of the gateway (the old one, if any, is refused within
+    seconds); only its sha256 is kept, in the store's `school_tokens`."""
+    with _tokens(settings, school_id) as tokens:
+        return tokens.issue(school_id, datetime.now(UTC))
 
 
 def revoke_token(settings: Settings, school_id: str) -> bool:
     """Refuse the school's HTTP token from now on; whether it had one."""
-    from datetime import UTC, datetime
-
-    from sinks.base import open_store
-    from sinks.tokens import SchoolTokens
-
-    check_school_id(school_id)
-    with open_store(settings) as store:
-        store.migrate()
-        return SchoolTokens(store).revoke(school_id, datetime.now(UTC))
+    with _tokens(settings, school_id) as tokens:
+        return tokens.revoke(school_id, datetime.now(UTC))
 
 
 def list_schools(settings: Settings) -> list[SchoolAccess]:

@@ -244,6 +244,12 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> w
     return _json(status, {"error": mask_text(message), "status": status}, headers)
 
 
+def store_away(headers: dict[str, str] | None = None) -> web.Response:
+    """The answer while the store cannot be reached (the tokens and the duplicate check wait on it)."""
+    return error(503, "the department's store cannot be reached; try again later",
+                 {"Retry-After": str(RETRY_AFTER_SECONDS), **(headers or {})})  # fmt: skip
+
+
 def language(accept: str) -> str:
     """zh-CN or en, whichever the Accept-Language header prefers first; zh-CN when it names neither."""
     ranked = []
@@ -343,8 +349,7 @@ class Gateway:
         except DualtrackError as err:  # the store: its message names what is wrong, never a secret
             log.warning("gateway: %s", err)
             self.counters["unavailable"] += 1
-            return error(503, "the department's store cannot be reached; try again later",
-                         {"Retry-After": str(RETRY_AFTER_SECONDS)})  # fmt: skip
+            return store_away()
         except Exception as err:  # a defect: the school gets one line, the log the type
             log.error("gateway: %s on %s %s", type(err).__name__, request.method, request.path[:200])
             return error(500, "the gateway failed on this request (a defect, logged); nothing was sent")
@@ -384,8 +389,7 @@ class Gateway:
         except HttpError as err:
             return error(err.status, str(err), {**err.headers, "Connection": "close"})
         except DualtrackError:
-            return error(503, "the department's store cannot be reached; try again later",
-                         {"Retry-After": str(RETRY_AFTER_SECONDS), "Connection": "close"})  # fmt: skip
+            return store_away({"Connection": "close"})
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         request.writer.output_size = 0
         return None

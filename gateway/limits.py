@@ -17,17 +17,20 @@ class Buckets:
         self.rate, self.burst, self.clock = rate, burst, clock
         self._level: dict[str, tuple[float, float]] = {}  # school -> (tokens, at)
 
+    def _tokens(self, school_id: str, now: float) -> float:
+        """The school's tokens at `now`: what it had, refilled at `rate` since, at most `burst`."""
+        tokens, at = self._level.get(school_id, (float(self.burst), now))
+        return min(float(self.burst), tokens + (now - at) * self.rate)
+
     def wait(self, school_id: str) -> float:
         """The seconds until the school has one token (0.0: it has), taking none."""
-        tokens, at = self._level.get(school_id, (float(self.burst), self.clock()))
-        tokens = min(float(self.burst), tokens + (self.clock() - at) * self.rate)
+        tokens = self._tokens(school_id, self.clock())
         return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
 
     def take(self, school_id: str, n: int) -> float:
         """Take `n` tokens: 0.0 when taken, else the seconds until they would be there (none taken)."""
         now = self.clock()
-        tokens, at = self._level.get(school_id, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - at) * self.rate)
+        tokens = self._tokens(school_id, now)
         if n <= tokens:
             self._level[school_id] = (tokens - n, now)
             return 0.0
